@@ -2,5 +2,54 @@
 
 Nothing here validates input or raises; the public API above checks everything first. Variants
 (activation, integrator) are chosen by small integer codes, never by passing functions, so every
-kernel is cached on disk (see docs/performance.md).
+kernel is cached on disk.
+
+A user-supplied activation cannot be an integer code. :func:`custom_kernels` recompiles the same kernel
+source with the names ``sigma``/``dsigma`` bound to the user's functions (and every kernel that calls
+them rebound in turn). Those copies are compiled once per process and activation, never cached on disk:
+the disk cache keys on the source location, which the copies share with the built-in kernels.
 """
+
+import types
+from types import SimpleNamespace
+
+from numba import njit
+from numba.core.dispatcher import Dispatcher
+
+from . import advance, finite
+
+#: The cached kernels for built-in activations.
+BUILTIN = SimpleNamespace(
+    outputs=finite.outputs, residuals=finite.residuals, velocities=finite.velocities,
+    velocity=advance.velocity, advance=advance.advance,
+)
+
+_CUSTOM = {}
+
+
+def _rebind(modules, replacements):
+    """Recompile every kernel defined in ``modules`` (in dependency order) with names rebound."""
+    bound = dict(replacements)
+    for mod in modules:
+        scope = dict(vars(mod))
+        scope.update(bound)
+        for name, obj in vars(mod).items():
+            if isinstance(obj, Dispatcher) and obj.py_func.__module__ == mod.__name__:
+                py = obj.py_func
+                fn = types.FunctionType(py.__code__, scope, name, py.__defaults__, py.__closure__)
+                options = {k: v for k, v in obj.targetoptions.items() if k not in ("cache", "nopython")}
+                scope[name] = bound[name] = njit(**options)(fn)
+    return bound
+
+
+def custom_kernels(activation):
+    """Kernel namespace for a custom activation (``activation.code == -1``), built once per process."""
+    key = (activation.sigma, activation.dsigma)
+    if key not in _CUSTOM:
+        s = activation.sigma if isinstance(activation.sigma, Dispatcher) else njit(activation.sigma)
+        ds = activation.dsigma if isinstance(activation.dsigma, Dispatcher) else njit(activation.dsigma)
+        sig = njit(inline="always")(lambda code, z: s(z))
+        dsig = njit(inline="always")(lambda code, z: ds(z))
+        k = _rebind([finite, advance], {"sigma": sig, "dsigma": dsig})
+        _CUSTOM[key] = SimpleNamespace(**{name: k[name] for name in vars(BUILTIN)})
+    return _CUSTOM[key]

@@ -1,0 +1,19 @@
+"""meanfield: wide two-layer networks in their mean-field and NTK limits, side by side.
+
+A hidden neuron of f(x) = c m^-alpha sum_j a_j sigma(w_j.x/sqrt(d) + b_j) is a particle
+theta_j = (a_j, w_j, b_j); training moves the particles. See docs/conventions.md and docs/tour.md.
+"""
+
+from .activations import ACTIVATIONS, custom
+from .errors import ConfigError, DivergenceError, FileFormatError
+from .flow import Dynamics, Flow, FlowState, particle_flow, velocities
+from .model import Model, init_particles, outputs, risk
+from .scaling import get_scaling
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "custom", "ConfigError", "DivergenceError", "FileFormatError",
+    "Dynamics", "Flow", "FlowState", "particle_flow", "velocities",
+    "Model", "init_particles", "outputs", "risk", "get_scaling", "__version__",
+]

@@ -1,0 +1,162 @@
+r"""Integrators looped over many steps inside one compiled call.
+
+``advance(theta, field, stepper, step0, n_steps)`` moves the particles ``theta`` (in place) through
+``n_steps`` steps numbered ``step0, step0 + 1, ...`` and returns ``(status, steps_done)``: status 0 when all
+steps succeeded, 1 when step ``step0 + steps_done`` produced a non-finite value or a coordinate beyond
+``stepper.blowup``; ``theta`` then holds the last good state. Kernels never raise.
+
+With velocity field :math:`F`, step :math:`h` and global step number :math:`s`:
+
+* EULER:           :math:`\theta \leftarrow \theta + h F(\theta)` (one full-batch gradient-descent step)
+* HEUN:            :math:`k_1 = F(\theta), k_2 = F(\theta + h k_1), \theta \leftarrow \theta + \tfrac h2 (k_1 + k_2)`
+* RK4:             the classical fourth-order Runge–Kutta step
+* EULER_MARUYAMA:  :math:`\theta \leftarrow \theta + h F(\theta) + \sqrt{2\tau h}\,\xi_s`
+* SGD:             Euler on the risk of a batch of B points drawn without replacement, plus the noise
+                   term when :math:`\tau > 0`.
+
+The noise :math:`\xi_s[j, q]` and the batch of step s are pure functions of (seed, s, index)
+(``random.py``), so runs are reproducible at any thread count and resumable from (seed, step).
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from . import random as rnd
+from .finite import residuals, velocities
+
+FINITE = 0
+EULER, HEUN, RK4, EULER_MARUYAMA, SGD = 0, 1, 2, 3, 4
+
+
+class Field(NamedTuple):
+    """Arrays and scalars that define the velocity field F(theta)."""
+
+    kind: int  # FINITE
+    act: int  # activation code
+    bias: bool
+    X: np.ndarray  # (n, d) inputs
+    y: np.ndarray  # (n,) targets
+    D: np.ndarray  # (p,) per-coordinate learning-rate multipliers
+    out_scale: float  # c m^-alpha
+    coef: float  # eta m^(beta - alpha) / c
+    lam: float  # weight decay
+
+
+class Stepper(NamedTuple):
+    """How to step: integrator code, step size, temperature, batch size (0 = full), seed, blow-up bound."""
+
+    integrator: int
+    dt: float
+    temperature: float
+    batch: int
+    seed: int
+    blowup: float
+
+
+@njit(cache=True)
+def velocity(field, theta, idx, nb, r, out):
+    """out = F(theta) on the points X[idx[:nb]]."""
+    if field.kind == FINITE:
+        residuals(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, r)
+        velocities(theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
+
+
+@njit(cache=True, parallel=True)
+def _add_noise(theta, amp, seed, step):
+    m, p = theta.shape
+    for j in prange(m):
+        for q in range(p):
+            theta[j, q] += amp * rnd.normal(seed, rnd.NOISE, step, j * p + q)
+
+
+@njit(cache=True, parallel=True)
+def _axpy(out, x, h, v):
+    """out = x + h * v, row-parallel."""
+    m, p = x.shape
+    for j in prange(m):
+        for q in range(p):
+            out[j, q] = x[j, q] + h * v[j, q]
+
+
+@njit(cache=True)
+def _is_bad(theta, blowup):
+    m, p = theta.shape
+    for j in range(m):
+        for q in range(p):
+            if not abs(theta[j, q]) <= blowup:  # also true for NaN
+                return True
+    return False
+
+
+@njit(cache=True)
+def _draw_batch(idx, swaps, nb, seed, step):
+    """Partial Fisher–Yates: idx[:nb] becomes a uniform batch without replacement; swaps records the moves."""
+    n = idx.shape[0]
+    for k in range(nb):
+        u = rnd.bits(seed, rnd.BATCH, step, k)
+        target = k + np.int64(u % np.uint64(n - k))
+        swaps[k] = target
+        idx[k], idx[target] = idx[target], idx[k]
+
+
+@njit(cache=True)
+def _undo_batch(idx, swaps, nb):
+    for k in range(nb - 1, -1, -1):
+        target = swaps[k]
+        idx[k], idx[target] = idx[target], idx[k]
+
+
+@njit(cache=True)
+def advance(theta, field, stepper, step0, n_steps):
+    n = field.X.shape[0]
+    h = stepper.dt
+    code = stepper.integrator
+    idx = np.arange(n)
+    nb = stepper.batch if code == SGD else n
+    swaps = np.empty(max(nb, 1), np.int64)
+    r = np.empty(n, dtype=theta.dtype)
+    k1 = np.empty_like(theta)
+    k2 = np.empty_like(theta)
+    k3 = np.empty_like(theta)
+    k4 = np.empty_like(theta)
+    tmp = np.empty_like(theta)
+    prev = np.empty_like(theta)
+    amp = 0.0
+    if code == EULER_MARUYAMA or code == SGD:
+        amp = math.sqrt(2.0 * stepper.temperature * h)
+    m, p = theta.shape
+    for s in range(n_steps):
+        step = step0 + s
+        prev[:] = theta
+        if code == SGD:
+            _draw_batch(idx, swaps, nb, stepper.seed, step)
+        velocity(field, theta, idx, nb, r, k1)
+        if code == HEUN:
+            _axpy(tmp, theta, h, k1)
+            velocity(field, tmp, idx, nb, r, k2)
+            for j in range(m):
+                for q in range(p):
+                    theta[j, q] += 0.5 * h * (k1[j, q] + k2[j, q])
+        elif code == RK4:
+            _axpy(tmp, theta, 0.5 * h, k1)
+            velocity(field, tmp, idx, nb, r, k2)
+            _axpy(tmp, theta, 0.5 * h, k2)
+            velocity(field, tmp, idx, nb, r, k3)
+            _axpy(tmp, theta, h, k3)
+            velocity(field, tmp, idx, nb, r, k4)
+            for j in range(m):
+                for q in range(p):
+                    theta[j, q] += (h / 6.0) * (k1[j, q] + 2.0 * k2[j, q] + 2.0 * k3[j, q] + k4[j, q])
+        else:
+            _axpy(theta, theta, h, k1)
+        if amp > 0.0:
+            _add_noise(theta, amp, stepper.seed, step)
+        if code == SGD:
+            _undo_batch(idx, swaps, nb)
+        if _is_bad(theta, stepper.blowup):
+            theta[:] = prev
+            return 1, s
+    return 0, n_steps

@@ -1,0 +1,255 @@
+r"""Particle flows: every dynamics is a pair ``(init, advance)``.
+
+``flow = particle_flow(data, model, dynamics)`` builds the gradient flow of the empirical risk on a finite
+data set; ``state = flow.init(theta0)`` wraps initial particles in a :class:`FlowState`, and
+``flow.advance(state, n_steps)`` returns the state ``n_steps`` steps later, all steps running inside one
+compiled call. States are immutable; ``advance`` never modifies its input.
+
+Each particle moves with (docs/conventions.md)
+
+.. math:: \frac{d\theta_j}{dt} = -\eta\, \frac{m^{\beta}}{c^2}\, D\, \nabla_{\theta_j} R(\theta)
+   - \lambda\theta_j + \sqrt{2\tau}\,\frac{dB_j}{dt},
+
+discretised with step ``dt``; an explicit-Euler step is exactly one full-batch gradient-descent step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ._kernels import advance as _adv
+from .errors import ConfigError, DivergenceError
+from .model import Model, check_inputs, check_particles, kernels_for
+
+__all__ = ["Dynamics", "FlowState", "Flow", "particle_flow", "velocities", "INTEGRATORS"]
+
+INTEGRATORS = {
+    "euler": _adv.EULER,
+    "heun": _adv.HEUN,
+    "rk4": _adv.RK4,
+    "euler_maruyama": _adv.EULER_MARUYAMA,
+    "sgd": _adv.SGD,
+}
+
+#: A coordinate beyond this magnitude counts as a blow-up.
+BLOWUP = 1e10
+
+
+def _number(key, value, allowed, ok):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, value, allowed) from None
+    if isinstance(value, bool) or not math.isfinite(v) or not ok(v):
+        raise ConfigError(key, value, allowed)
+    return v
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    r"""How the particles move.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate :math:`\eta > 0`.
+    dt : float
+        Time step (> 0). With ``integrator="euler"`` one step is one gradient-descent step.
+    integrator : {"euler", "heun", "rk4", "euler_maruyama", "sgd"}
+        ``euler_maruyama`` is required for ``temperature > 0`` on the full batch; ``sgd`` draws a batch of
+        ``batch_size`` points without replacement each step (and adds the Langevin noise when
+        ``temperature > 0``).
+    temperature : float
+        :math:`\tau \ge 0`: the noise :math:`\sqrt{2\tau}\,dB_j` of (mean-field) Langevin dynamics.
+    weight_decay : float
+        :math:`\lambda \ge 0`.
+    layer_lr : (float, float, float)
+        :math:`(\eta_a, \eta_w, \eta_b) > 0`: the diagonal of :math:`D`.
+    batch_size : int, optional
+        Batch size B for ``sgd``.
+    seed : int
+        Key of the counter-based noise and batches: draws are pure functions of (seed, step, index).
+    """
+
+    lr: float = 1.0
+    dt: float = 0.01
+    integrator: str = "euler"
+    temperature: float = 0.0
+    weight_decay: float = 0.0
+    layer_lr: tuple = (1.0, 1.0, 1.0)
+    batch_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        _number("dynamics.lr", self.lr, "a finite number > 0", lambda v: v > 0)
+        _number("dynamics.dt", self.dt, "a finite number > 0", lambda v: v > 0)
+        _number("dynamics.temperature", self.temperature, "a finite number >= 0", lambda v: v >= 0)
+        _number("dynamics.weight_decay", self.weight_decay, "a finite number >= 0", lambda v: v >= 0)
+        if self.integrator not in INTEGRATORS:
+            raise ConfigError("dynamics.integrator", self.integrator, "one of " + ", ".join(INTEGRATORS))
+        lrs = tuple(self.layer_lr) if isinstance(self.layer_lr, (tuple, list, np.ndarray)) else None
+        if lrs is None or len(lrs) != 3:
+            raise ConfigError("dynamics.layer_lr", self.layer_lr, "three numbers (eta_a, eta_w, eta_b) > 0")
+        for v in lrs:
+            _number("dynamics.layer_lr", v, "three finite numbers (eta_a, eta_w, eta_b) > 0", lambda x: x > 0)
+        object.__setattr__(self, "layer_lr", tuple(float(v) for v in lrs))
+        if self.temperature > 0 and self.integrator not in ("euler_maruyama", "sgd"):
+            raise ConfigError(
+                "dynamics.integrator", self.integrator,
+                "'euler_maruyama' or 'sgd' when temperature > 0 (Heun and RK4 are for deterministic flows)",
+            )
+        if self.integrator == "sgd":
+            b = self.batch_size
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b <= 0:
+                raise ConfigError("dynamics.batch_size", b, "a positive integer with integrator = 'sgd'")
+        elif self.batch_size is not None:
+            raise ConfigError("dynamics.batch_size", self.batch_size, "no batch_size unless integrator = 'sgd'")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
+            raise ConfigError("dynamics.seed", self.seed, "an integer in [0, 2**63)")
+
+    def describe(self) -> dict:
+        """JSON-serialisable description (for result files)."""
+        return {
+            "lr": self.lr, "dt": self.dt, "integrator": self.integrator, "temperature": self.temperature,
+            "weight_decay": self.weight_decay, "layer_lr": list(self.layer_lr), "batch_size": self.batch_size,
+            "seed": int(self.seed),
+        }
+
+
+class FlowState(NamedTuple):
+    """State of a flow: the global step counter, the time ``t = step * dt`` and the particles (m, p)."""
+
+    step: int
+    t: float
+    theta: np.ndarray
+
+
+class Flow(NamedTuple):
+    """A dynamics: ``init(theta0) -> FlowState`` and ``advance(state, n_steps) -> FlowState``.
+
+    ``model``, ``dynamics`` and ``data`` are kept for observers and recorders.
+    """
+
+    init: Callable
+    advance: Callable
+    model: Model
+    dynamics: Dynamics
+    data: object
+
+
+def _data_arrays(data):
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    if hasattr(data, "X") and hasattr(data, "y"):
+        return data.X, data.y
+    raise ConfigError("data", type(data).__name__, "a Dataset or a tuple (X, y)")
+
+
+def _check_targets(y, n, model, key="y"):
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ConfigError(key, f"array of shape {arr.shape}", f"shape (n,) with n = {n} (rows of X)")
+    arr = np.ascontiguousarray(arr, dtype=model.np_dtype)
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(key, "array with NaN or Inf", "finite values")
+    return arr
+
+
+def make_field(X, y, model: Model, dynamics: Dynamics) -> _adv.Field:
+    """Validate (X, y) and pack the velocity field of the finite-data flow for the kernels."""
+    X = check_inputs(X, model)
+    y = _check_targets(y, X.shape[0], model)
+    eta_a, eta_w, eta_b = dynamics.layer_lr
+    D = np.full(model.p, eta_w)
+    D[0] = eta_a
+    if model.bias:
+        D[-1] = eta_b
+    sc = model.scale
+    coef = dynamics.lr * sc.velocity_scale(model.m)
+    return _adv.Field(_adv.FINITE, model.act.code, model.bias, X, y, D, model.output_scale, coef, dynamics.weight_decay)
+
+
+def _stepper(dynamics: Dynamics) -> _adv.Stepper:
+    return _adv.Stepper(
+        INTEGRATORS[dynamics.integrator], float(dynamics.dt), float(dynamics.temperature),
+        int(dynamics.batch_size or 0), int(dynamics.seed), BLOWUP,
+    )
+
+
+def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
+    """Gradient flow of the empirical risk on a finite data set.
+
+    Parameters
+    ----------
+    data : Dataset or (X, y)
+        Training inputs X, shape (n, d), and targets y, shape (n,).
+    model : Model
+    dynamics : Dynamics
+
+    Returns
+    -------
+    Flow
+        ``init(theta0)`` validates the initial particles (m, p) and returns ``FlowState(0, 0.0, theta0)``;
+        ``advance(state, n_steps)`` returns the state after ``n_steps`` steps, or raises
+        :class:`~meanfield.errors.DivergenceError` (carrying the last good state) on NaN/Inf or blow-up.
+    """
+    X, y = _data_arrays(data)
+    field = make_field(X, y, model, dynamics)
+    if dynamics.integrator == "sgd" and dynamics.batch_size > field.X.shape[0]:
+        raise ConfigError("dynamics.batch_size", dynamics.batch_size, f"at most n = {field.X.shape[0]} (training points)")
+    stepper = _stepper(dynamics)
+    kernels = kernels_for(model)
+
+    def init(theta0, step: int = 0) -> FlowState:
+        theta = check_particles(theta0, model, key="theta0").copy()
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ConfigError("step", step, "a non-negative integer")
+        return FlowState(int(step), int(step) * dynamics.dt, theta)
+
+    def advance(state: FlowState, n_steps: int) -> FlowState:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ConfigError("n_steps", n_steps, "a non-negative integer")
+        theta = state.theta.copy()
+        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
+        step = int(state.step) + int(done)
+        new = FlowState(step, step * dynamics.dt, theta)
+        if status != 0:
+            raise DivergenceError(step, new.t, dynamics.dt, state=new)
+        return new
+
+    return Flow(init, advance, model, dynamics, data)
+
+
+def velocities(theta, X, y, model: Model, dynamics: Dynamics | None = None) -> np.ndarray:
+    r"""Particle velocities of gradient flow on the empirical risk (noise excluded).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (m, p)
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+    model : Model
+    dynamics : Dynamics, optional
+        Supplies :math:`\eta`, :math:`D` and :math:`\lambda` (defaults: 1, identity, 0).
+
+    Returns
+    -------
+    ndarray, shape (m, p)
+        :math:`v_j = -\eta\, m^{\beta} c^{-2} D \nabla_{\theta_j} R - \lambda\theta_j`. For the
+        ``mean_field`` preset this is :math:`-\eta D\nabla_\theta V(\theta_j;\mu) - \lambda\theta_j` with
+        :math:`V(\theta;\mu) = \frac1n\sum_i (f(x_i) - y_i)\,\varphi(\theta; x_i)`.
+    """
+    dynamics = Dynamics() if dynamics is None else dynamics
+    theta = check_particles(theta, model)
+    field = make_field(X, y, model, dynamics)
+    n = field.X.shape[0]
+    out = np.empty_like(theta)
+    r = np.empty(n, dtype=theta.dtype)
+    kernels_for(model).velocity(field, theta, np.arange(n), n, r, out)
+    return out
