@@ -508,11 +508,9 @@ def teacher_student(
     act = get_activation(activation)
     if input not in _INPUTS:
         raise ConfigError("input", input, "one of " + ", ".join(repr(s) for s in _INPUTS))
-    try:
-        noise_f = float(noise)
-    except (TypeError, ValueError):
-        noise_f = float("nan")
-    if isinstance(noise, (bool, np.bool_)) or not math.isfinite(noise_f) or noise_f < 0.0:
+    real = isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, (bool, np.bool_))
+    noise_f = float(noise) if real else float("nan")
+    if not math.isfinite(noise_f) or noise_f < 0.0:
         raise ConfigError("noise", noise, "a finite standard deviation >= 0")
     if not isinstance(noisy_test, (bool, np.bool_)):
         raise ConfigError("noisy_test", noisy_test, "True or False")
@@ -1018,7 +1016,14 @@ def from_recipe(recipe) -> Dataset:
             raise ConfigError("recipe", recipe, "a recipe dict or its JSON text") from None
     if not isinstance(recipe, dict) or "kind" not in recipe:
         raise ConfigError("recipe", recipe, "a dict with a 'kind' key, as in Dataset.recipe")
-    r = dict(recipe)
+    try:
+        return _from_recipe(dict(recipe))
+    except (TypeError, KeyError) as exc:
+        raise ConfigError("recipe", recipe, f"a recipe as written in Dataset.recipe ({type(exc).__name__}: "
+                          f"{exc})") from None
+
+
+def _from_recipe(r):
     kind = r.pop("kind")
     name = r.pop("name", None)
     if kind == "teacher_student":
@@ -1040,7 +1045,7 @@ def from_recipe(recipe) -> Dataset:
         target = r.pop("target")
         return load_digits(target=tuple(target) if isinstance(target, list) else target, **r)
     if kind == "split":
-        return train_test_split(from_recipe(r["base"]), r["n_test"], r["seed"])
+        return train_test_split(_from_recipe(dict(r["base"])), r["n_test"], r["seed"])
     if kind == "arrays":
         raise ConfigError("recipe.kind", kind, "a rebuildable kind (teacher_student, npz, csv, digits, split): "
                           "data sets from user arrays keep only a sha256; pass the arrays again")
