@@ -441,3 +441,17 @@ def test_recipes_are_json_serialisable(tmp_path):
         assert json.loads(json.dumps(ds.recipe)) == ds.recipe
         assert isinstance(ds, tuple) and ds._fields == ("X", "y", "X_test", "y_test", "name", "recipe", "teacher")
     assert os.path.isabs(D.load_npz(tmp_path / "a.npz").recipe["path"])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_mean_field_student_on_the_scaled_teacher_reproduces_the_labels(bias):
+    """The claim of the teacher_student docstring: particles (K a*_k, w*_k, b*_k) of a mean-field student
+    with m = K give f = f* (checked against the compiled model outputs)."""
+    from meanfield.model import Model, outputs
+
+    k, d = 4, 6
+    ds = D.teacher_student(d, 64, k=k, activation="tanh", bias=bias, seed=21)
+    student = ds.teacher.copy()
+    student[:, 0] *= k
+    f = outputs(student, ds.X, Model(d=d, m=k, activation="tanh", scaling="mean_field", bias=bias))
+    np.testing.assert_allclose(f, ds.y, rtol=1e-13, atol=1e-14)
