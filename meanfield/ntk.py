@@ -366,7 +366,7 @@ def _gauss_hermite(act, q1, q2, c, quad_points):
     return ess.reshape(shape), edd.reshape(shape)
 
 
-def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=64, activation_scale=1.0):
+def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=200, activation_scale=1.0):
     r"""Gaussian expectations of products of the activation and of its derivative.
 
     Parameters
@@ -428,7 +428,8 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
     act = get_activation(activation)
     X1 = _inputs(X1, "X1")
     d = X1.shape[1]
-    X2 = X1 if X2 is None else _inputs(X2, "X2", d)
+    symmetric = X2 is None
+    X2 = X1 if symmetric else _inputs(X2, "X2", d)
     sw2 = _finite("sigma_w", sigma_w, "a finite number") ** 2
     sa2 = _finite("sigma_a", sigma_a, "a finite number") ** 2
     sb2 = _finite("sigma_b", sigma_b, "a finite number") ** 2 if bias else 0.0
@@ -443,25 +444,44 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
         return gaussian_expectations(act, q1, q2, c, method=method, quad_points=quad_points,
                                      activation_scale=activation_scale)
 
+    def expect_pairs(q1, q2, c):
+        if not symmetric:
+            return expect(q1[:, None], q2[None, :], c)
+        iu = np.triu_indices(q1.shape[0])  # symmetric case: each unordered pair once, mirrored
+        ess_u, edd_u = expect(q1[iu[0]], q1[iu[1]], c[iu])
+        ess = np.empty_like(c)
+        edd = np.empty_like(c)
+        ess[iu] = ess_u
+        edd[iu] = edd_u
+        ess[(iu[1], iu[0])] = ess_u
+        edd[(iu[1], iu[0])] = edd_u
+        return ess, edd
+
     dot = X1 @ X2.T / d
-    q1 = sw2 * np.einsum("ij,ij->i", X1, X1) / d + sb2
-    q2 = sw2 * np.einsum("ij,ij->i", X2, X2) / d + sb2
+    if symmetric:
+        dot = 0.5 * (dot + dot.T)
     cov = sw2 * dot + sb2
     tangent = eta_w * dot + eta_b
+    if symmetric:  # variances from the diagonal itself, so that rho = 1 exactly there
+        q1 = q2 = np.diag(cov).copy()
+    else:
+        q1 = sw2 * np.einsum("ij,ij->i", X1, X1) / d + sb2
+        q2 = sw2 * np.einsum("ij,ij->i", X2, X2) / d + sb2
     for _ in range(depth - 1):
-        ess, edd = expect(q1[:, None], q2[None, :], cov)
-        d1, _ = expect(q1, q1, q1)
-        d2, _ = expect(q2, q2, q2)
+        ess, edd = expect_pairs(q1, q2, cov)
         tangent = tangent * (sw2 * edd) + eta_w * ess + eta_b
         cov = sw2 * ess + sb2
-        q1 = sw2 * d1 + sb2
-        q2 = sw2 * d2 + sb2
-    ess, edd = expect(q1[:, None], q2[None, :], cov)
+        if symmetric:
+            q1 = q2 = np.diag(cov).copy()
+        else:
+            q1 = sw2 * expect(q1, q1, q1)[0] + sb2
+            q2 = sw2 * expect(q2, q2, q2)[0] + sb2
+    ess, edd = expect_pairs(q1, q2, cov)
     return _Kernels(sa2 * ess, eta * (tangent * (sa2 * edd) + eta_a * ess))
 
 
-def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=1.0, bias=False, depth=1,
-         activation_scale=1.0, method="auto", quad_points=64):
+def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.0, bias=False, depth=1,
+         activation_scale=1.0, method="auto", quad_points=200):
     r"""Infinite-width NNGP kernel: covariance of the outputs at initialisation under ``ntk`` scaling.
 
     Parameters
@@ -498,9 +518,9 @@ def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=1.
                      activation_scale, method, quad_points).nngp
 
 
-def analytic_ntk(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=1.0, bias=False,
+def analytic_ntk(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.0, bias=False,
                  lr=1.0, layer_lr=(1.0, 1.0, 1.0), depth=1, activation_scale=1.0, method="auto",
-                 quad_points=64):
+                 quad_points=200):
     r"""Infinite-width neural tangent kernel :math:`\Theta^*` at initialisation.
 
     The limit of :func:`empirical_ntk` at initialisation as :math:`m\to\infty` for every preset with
