@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 _SLAB_ELEMENTS = 1 << 21  # elements of one (block, m) slab: 16 MiB of float64
+_NEGLIGIBLE_WEIGHT = 1e-20  # Gauss-Hermite (products of) weights below this are dropped
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -339,6 +340,8 @@ CLOSED_FORMS = {
 def _gauss_hermite(act, q1, q2, c, quad_points):
     nodes, weights = np.polynomial.hermite_e.hermegauss(quad_points)
     weights = weights / math.sqrt(2.0 * math.pi)
+    keep = weights > _NEGLIGIBLE_WEIGHT  # drop tail nodes that cannot contribute in double precision
+    nodes, weights = np.ascontiguousarray(nodes[keep]), np.ascontiguousarray(weights[keep])
     shape = np.broadcast(q1, q2, c).shape
     f1 = np.ascontiguousarray(np.broadcast_to(q1, shape), dtype=np.float64).reshape(-1)
     f2 = np.ascontiguousarray(np.broadcast_to(q2, shape), dtype=np.float64).reshape(-1)
@@ -346,10 +349,13 @@ def _gauss_hermite(act, q1, q2, c, quad_points):
     ess = np.empty(f1.shape[0])
     edd = np.empty(f1.shape[0])
     if not act.is_custom:
-        _k.gauss_hermite_pairs(act.code, f1, f2, fc, nodes, weights, 1.0, ess, edd)
+        inner = np.outer(weights, weights) > _NEGLIGIBLE_WEIGHT  # contiguous band around the centre per row
+        lo = np.argmax(inner, axis=1).astype(np.int64)
+        hi = (inner.shape[1] - np.argmax(inner[:, ::-1], axis=1)).astype(np.int64)
+        _k.gauss_hermite_pairs(act.code, f1, f2, fc, nodes, weights, lo, hi, 1.0, ess, edd)
         return ess.reshape(shape), edd.reshape(shape)
     # custom activation: vectorised over blocks of pairs, (P, K, K) arrays
-    K = quad_points
+    K = nodes.shape[0]
     P = max(1, (1 << 20) // (K * K))
     for p0 in range(0, f1.shape[0], P):
         sl = slice(p0, p0 + P)
@@ -377,7 +383,10 @@ def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=2
     method : {"auto", "closed", "quadrature"}
         ``"auto"`` uses :data:`CLOSED_FORMS` when the (built-in) activation has one, Gauss-Hermite otherwise.
     quad_points : int
-        Gauss-Hermite nodes per dimension (``quad_points**2`` evaluations per pair).
+        Gauss-Hermite nodes per dimension; node pairs whose weight product is below 1e-20 are skipped
+        (about 5 000 of the 40 000 at the default 200). At 200 nodes the error is ~1e-10 for tanh with
+        variances up to ~2.5 (smaller for entire activations such as erf, exact for polynomials); a 200 x 200
+        tanh kernel takes a few seconds on two cores.
     activation_scale : float
         :math:`s` in :math:`\sigma_s = s\,\sigma`; both results are multiplied by :math:`s^2`.
 

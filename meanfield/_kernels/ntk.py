@@ -34,13 +34,14 @@ def activation_values(code, z, s_out, ds_out):
 
 
 @njit(cache=True, parallel=True)
-def gauss_hermite_pairs(code, q1, q2, c, nodes, weights, scale2, Ess, Edd):
+def gauss_hermite_pairs(code, q1, q2, c, nodes, weights, lo, hi, scale2, Ess, Edd):
     """Gauss-Hermite estimates of ``E[s(u)s(v)]`` and ``E[s'(u)s'(v)]`` for centred Gaussian pairs.
 
     For pair ``k`` the covariance is ``[[q1[k], c[k]], [c[k], q2[k]]]``; with probabilists' nodes
     ``xi`` and weights summing to one, ``u = sqrt(q1) xi_1`` and
     ``v = sqrt(q2) (rho xi_1 + sqrt(1 - rho^2) xi_2)``. Both results are multiplied by ``scale2``.
-    ``q1, q2, c, Ess, Edd`` are flat arrays of one length; one thread writes each pair.
+    ``q1, q2, c, Ess, Edd`` are flat arrays of one length; one thread writes each pair. For node ``k1`` only
+    the inner nodes ``lo[k1] <= k2 < hi[k1]`` are summed (products of weights below ~1e-20 are dropped).
     """
     K = nodes.shape[0]
     for k in prange(q1.shape[0]):
@@ -63,7 +64,7 @@ def gauss_hermite_pairs(code, q1, q2, c, nodes, weights, scale2, Ess, Edd):
             inner_s = 0.0
             inner_d = 0.0
             base = s2 * rho * nodes[k1]
-            for k2 in range(K):
+            for k2 in range(lo[k1], hi[k1]):
                 v = base + s2 * r * nodes[k2]
                 inner_s += weights[k2] * sigma(code, v)
                 inner_d += weights[k2] * dsigma(code, v)
