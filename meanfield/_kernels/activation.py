@@ -40,7 +40,10 @@ def dsigma(code, z):
     if code == TANH:
         th = math.tanh(z)
         return 1.0 - th * th
-    if code == SIGMOID or code == SOFTPLUS:
+    if code == SIGMOID:
+        e = math.exp(-abs(z))
+        return e / ((1.0 + e) * (1.0 + e))
+    if code == SOFTPLUS:
         if z >= 0.0:
             return 1.0 / (1.0 + math.exp(-z))
         e = math.exp(z)
