@@ -7,7 +7,9 @@ theta_j = (a_j, w_j, b_j); training moves the particles. See docs/conventions.md
 from .activations import ACTIVATIONS, custom
 from .errors import ConfigError, DivergenceError, FileFormatError
 from .flow import Dynamics, Flow, FlowState, particle_flow, velocities
+from .linearized import Prediction, function_space
 from .model import Model, init_particles, outputs, risk
+from .ntk import analytic_ntk, empirical_ntk, nngp
 from .scaling import get_scaling
 
 __version__ = "0.1.0"
@@ -16,4 +18,5 @@ __all__ = [
     "ACTIVATIONS", "custom", "ConfigError", "DivergenceError", "FileFormatError",
     "Dynamics", "Flow", "FlowState", "particle_flow", "velocities",
     "Model", "init_particles", "outputs", "risk", "get_scaling", "__version__",
+    "empirical_ntk", "analytic_ntk", "nngp", "function_space", "Prediction",
 ]
