@@ -313,7 +313,7 @@ def test_sgd_batches_are_uniform_and_average_to_full_batch(rng, one_thread):
     assert np.all(np.abs(moves.mean(axis=0) - full) < 5 * se)
 
 
-def test_sgd_with_full_batch_is_euler(rng):
+def test_sgd_with_full_batch_is_euler(rng, one_thread):
     """batch_size = n: every step uses all points, so SGD is Euler (up to the summation order of the
     permuted batch, i.e. round-off)."""
     model, theta, X, y = _problem(rng, 11, 7, 3, "relu", True)
@@ -375,7 +375,7 @@ def test_bitwise_identical_with_1_and_2_threads(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_repeatable_and_resumable(rng, name):
+def test_repeatable_and_resumable(rng, one_thread, name):
     """Same run twice: identical. 2 x 50 steps == 1 x 100 steps == resume from (theta_50, step 50): bitwise."""
     model, theta, X, y = _problem(rng, 40, 12, 3, "tanh", True)
     flow = mf.particle_flow((X, y), model, mf.Dynamics(dt=0.02, seed=4, **RUNS[name]))
