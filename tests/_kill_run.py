@@ -1,0 +1,82 @@
+"""Helper of tests/test_h5md.py, run in a subprocess (NUMBA_NUM_THREADS set by the test).
+
+    python _kill_run.py run PATH VARIANT        fresh run; prints "ready", then each step once its snapshot
+                                                is flushed (the parent kills it at a random moment)
+    python _kill_run.py finish VARIANT PATH...  continue each file from its last snapshot to N_STEPS (a fresh
+                                                run where no file was left), then write the reference
+                                                (uninterrupted) run to PATH.ref for the first one
+
+VARIANT is "full" (float64, all particles, gzip) or "lossy" (float32, a subset of 7 particles, lzf).
+"""
+
+import os
+import sys
+
+import meanfield as mf
+from meanfield.data import teacher_student
+from meanfield.h5md import Recorder, first_state, handle_sigterm, last_state
+from meanfield.observers import default_observers
+from meanfield.run import simulate
+
+N_STEPS = 300
+EVERY = 2
+VARIANTS = {
+    "full": dict(particles_dtype="float64", particle_subset=None, compression="gzip"),
+    "lossy": dict(particles_dtype="float32", particle_subset=7, compression="lzf"),
+}
+
+
+def problem():
+    ds = teacher_student(3, 12, 6, k=2, activation="tanh", seed=3)
+    model = mf.Model(d=3, m=40, activation="tanh")
+    dyn = mf.Dynamics(lr=1.0, dt=0.02, integrator="euler_maruyama", temperature=1e-4, seed=11)
+    return ds, mf.particle_flow(ds, model, dyn), mf.init_particles(model, 5)
+
+
+class Announce:
+    """Delegates to a recorder and prints each step once append() has returned (flushed)."""
+
+    def __init__(self, rec):
+        self.rec = rec
+
+    def begin(self, flow, state):
+        self.rec.begin(flow, state)
+
+    def append(self, state, values):
+        self.rec.append(state, values)
+        print(state.step, flush=True)
+
+    def close(self, status):
+        self.rec.close(status)
+
+
+def fresh(path, variant, announce=False):
+    ds, flow, theta0 = problem()
+    rec = Recorder(path, config={"variant": variant, "n_steps": N_STEPS}, data=ds, seed=5, **VARIANTS[variant])
+    if announce:  # compile / load every kernel first, so the kill moments fall into the run itself
+        for obs in default_observers(flow, theta0).values():
+            obs(flow.advance(flow.init(theta0), 1))
+        print("ready", flush=True)
+        rec = Announce(rec)
+    with handle_sigterm():
+        simulate(flow, theta0, n_steps=N_STEPS, snapshot_every=EVERY, recorder=rec)
+
+
+def finish(path, variant):
+    if not os.path.exists(path):
+        return fresh(path, variant)
+    ds, flow, _ = problem()
+    state = last_state(path)
+    observers = default_observers(flow, first_state(path).theta)
+    rec = Recorder(path, data=ds, seed=5, resume=True, **VARIANTS[variant])
+    simulate(flow, state, n_steps=N_STEPS - state.step, snapshot_every=EVERY, observers=observers, recorder=rec)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "run":
+        fresh(sys.argv[2], sys.argv[3], announce=True)
+    else:
+        variant, paths = sys.argv[2], sys.argv[3:]
+        for p in paths:
+            finish(p, variant)
+        fresh(paths[0] + ".ref", variant)
