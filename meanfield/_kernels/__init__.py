@@ -16,12 +16,14 @@ from types import SimpleNamespace
 from numba import njit
 from numba.core.dispatcher import Dispatcher
 
-from . import advance, finite
+from . import advance, finite, population
 
 #: The cached kernels for built-in activations.
 BUILTIN = SimpleNamespace(
     outputs=finite.outputs, residuals=finite.residuals, velocities=finite.velocities,
     velocity=advance.velocity, advance=advance.advance,
+    population_velocities=population.population_velocities, pop_pair_table=population.pop_pair_table,
+    pop_teacher_energy=population.pop_teacher_energy, pop_risk_from_rows=population.pop_risk_from_rows,
 )
 
 _CUSTOM = {}
@@ -42,14 +44,22 @@ def _rebind(modules, replacements):
     return bound
 
 
+def _scalar(fn):
+    """A jitted scalar function: dispatchers as they are, Python functions jitted, builtins (math.sin) wrapped."""
+    if isinstance(fn, Dispatcher):
+        return fn
+    if isinstance(fn, types.FunctionType):
+        return njit(fn)
+    return njit(lambda z: fn(z))
+
+
 def custom_kernels(activation):
     """Kernel namespace for a custom activation (``activation.code == -1``), built once per process."""
     key = (activation.sigma, activation.dsigma)
     if key not in _CUSTOM:
-        s = activation.sigma if isinstance(activation.sigma, Dispatcher) else njit(activation.sigma)
-        ds = activation.dsigma if isinstance(activation.dsigma, Dispatcher) else njit(activation.dsigma)
+        s, ds = _scalar(activation.sigma), _scalar(activation.dsigma)
         sig = njit(inline="always")(lambda code, z: s(z))
         dsig = njit(inline="always")(lambda code, z: ds(z))
-        k = _rebind([finite, advance], {"sigma": sig, "dsigma": dsig})
+        k = _rebind([finite, population, advance], {"sigma": sig, "dsigma": dsig})
         _CUSTOM[key] = SimpleNamespace(**{name: k[name] for name in vars(BUILTIN)})
     return _CUSTOM[key]

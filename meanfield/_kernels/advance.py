@@ -26,23 +26,32 @@ from numba import njit, prange
 
 from . import random as rnd
 from .finite import residuals, velocities
+from .population import pop_online_batch, population_velocities
 
-FINITE = 0
+FINITE, POPULATION, ONLINE = 0, 1, 2
+#: Counter-based stream of the fresh Gaussian inputs of online SGD (NOISE = 0 and BATCH = 1 in random.py).
+ONLINE_STREAM = 2
+_NO_TEACHER = np.zeros((0, 2))
+_NO_NODES = np.zeros(0)
 EULER, HEUN, RK4, EULER_MARUYAMA, SGD = 0, 1, 2, 3, 4
 
 
 class Field(NamedTuple):
     """Arrays and scalars that define the velocity field F(theta)."""
 
-    kind: int  # FINITE
+    kind: int  # FINITE, POPULATION or ONLINE
     act: int  # activation code
     bias: bool
-    X: np.ndarray  # (n, d) inputs
-    y: np.ndarray  # (n,) targets
+    X: np.ndarray  # (n, d) inputs; POPULATION: (0, d); ONLINE: (B, d) buffer refilled every step
+    y: np.ndarray  # (n,) targets; POPULATION: (0,); ONLINE: (B,) buffer
     D: np.ndarray  # (p,) per-coordinate learning-rate multipliers
     out_scale: float  # c m^-alpha
     coef: float  # eta m^(beta - alpha) / c
     lam: float  # weight decay
+    teacher: np.ndarray = _NO_TEACHER  # (k, d + 2) teacher [a*, w*, b*] (POPULATION, ONLINE)
+    method: int = 0  # population.CLOSED or population.QUAD
+    nodes: np.ndarray = _NO_NODES  # (q,) probabilists' Gauss-Hermite nodes (POPULATION with QUAD)
+    weights: np.ndarray = _NO_NODES  # (q,) their weights, summing to one
 
 
 class Stepper(NamedTuple):
@@ -58,10 +67,15 @@ class Stepper(NamedTuple):
 
 @njit(cache=True)
 def velocity(field, theta, idx, nb, r, out):
-    """out = F(theta) on the points X[idx[:nb]]."""
-    if field.kind == FINITE:
+    """out = F(theta) on the points X[idx[:nb]] (FINITE, ONLINE) or on the population (POPULATION)."""
+    if field.kind == FINITE or field.kind == ONLINE:
         residuals(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, r)
         velocities(theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
+    elif field.kind == POPULATION:
+        rows = np.empty((theta.shape[0], 2))
+        population_velocities(theta, field.teacher, field.teacher.shape[1] - 2, field.bias, field.act,
+                              field.method, field.nodes, field.weights, field.out_scale, field.coef, field.D,
+                              field.lam, out, rows)
 
 
 @njit(cache=True, parallel=True)
@@ -131,7 +145,9 @@ def advance(theta, field, stepper, step0, n_steps):
     for s in range(n_steps):
         step = step0 + s
         prev[:] = theta
-        if code == SGD:
+        if field.kind == ONLINE:
+            pop_online_batch(field.teacher, field.act, stepper.seed, step, field.X, field.y, ONLINE_STREAM)
+        elif code == SGD:
             _draw_batch(idx, swaps, nb, stepper.seed, step)
         velocity(field, theta, idx, nb, r, k1)
         if code == HEUN:
@@ -154,7 +170,7 @@ def advance(theta, field, stepper, step0, n_steps):
             _axpy(theta, theta, h, k1)
         if amp > 0.0:
             _add_noise(theta, amp, stepper.seed, step)
-        if code == SGD:
+        if code == SGD and field.kind != ONLINE:
             _undo_batch(idx, swaps, nb)
         if _is_bad(theta, stepper.blowup):
             theta[:] = prev

@@ -1,0 +1,448 @@
+r"""Infinite data: the population risk of a two-layer network on Gaussian inputs, and its gradient flow.
+
+For :math:`x \sim N(0, I_d)` and a teacher of the same form,
+:math:`f^*(x) = \sum_k a^*_k \sigma(w^*_k\cdot x/\sqrt d + b^*_k)` (no :math:`1/k` factor, as in
+:mod:`meanfield.data`), the population risk of :math:`f = c\,m^{-\alpha}\sum_j a_j\sigma(\dots)` is an exact
+interacting-particle energy
+
+.. math:: R(\theta) = \tfrac12 E_x[(f(x) - f^*(x))^2]
+   = \tfrac12 E[f^{*2}] - c\,m^{-\alpha}\sum_j a_j \sum_k a^*_k K(\theta_j, \theta^*_k)
+   + \tfrac12 c^2 m^{-2\alpha} \sum_{j,l} a_j a_l K(\theta_j, \theta_l),
+
+with :math:`K(\theta, \theta') = E_x[\sigma(u)\sigma(u')]`, :math:`(u, u')` jointly Gaussian with means
+:math:`(b, b')`, variances :math:`|w|^2/d, |w'|^2/d` and covariance :math:`w\cdot w'/d`. The particle
+velocities follow from docs/conventions.md unchanged,
+:math:`v_j = -\eta\,m^\beta c^{-2} D\nabla_{\theta_j}R - \lambda\theta_j`: an external potential from the
+teacher plus a pairwise interaction, with no sampling noise.
+
+* :func:`pair_expectations`: :math:`K` and its derivatives, closed forms (relu and erf without biases,
+  identity and quadratic) or quadrature;
+* :func:`population_kernel`, :func:`teacher_energy`, :func:`population_risk`, :func:`population_velocities`;
+* :func:`population_flow`: the deterministic flow (any integrator but ``sgd``; ``euler_maruyama`` with a
+  temperature), and :func:`online_flow`: online SGD, a fresh Gaussian batch every step (Mei, Montanari &
+  Nguyen 2018), its stochastic counterpart. Both return the :class:`~meanfield.flow.Flow` of
+  :func:`~meanfield.flow.particle_flow`;
+* :func:`population_observers`: population train loss and test error at every snapshot (no Monte Carlo).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _kernels
+from ._kernels import advance as _adv
+from ._kernels import population as _kp
+from .activations import Activation, get_activation
+from .errors import ConfigError, DivergenceError
+from .flow import Dynamics, Flow, FlowState, _stepper
+from .model import Model, check_particles, kernels_for
+
+__all__ = [
+    "PairExpectations", "Population", "pair_expectations", "population_kernel", "teacher_energy",
+    "population_risk", "population_velocities", "population_flow", "online_flow", "population_observers",
+    "CLOSED_FORMS", "METHODS",
+]
+
+#: Activations with a closed-form population kernel: always (identity, quadratic) or without biases.
+CLOSED_FORMS = {"identity": True, "quadratic": True, "relu": False, "erf": False}
+METHODS = ("auto", "closed", "quadrature")
+#: Default number of Gauss-Hermite nodes per dimension (tail nodes with weight < 1e-18 are dropped).
+QUAD_POINTS = 64
+
+
+class PairExpectations(NamedTuple):
+    r"""Gaussian expectations of a pair of neurons, each an ndarray of the broadcast input shape.
+
+    ``K`` :math:`=E[\sigma(u)\sigma(v)]`; ``K1`` :math:`=2\partial K/\partial q_1=E[\sigma''(u)\sigma(v)]`;
+    ``K2`` :math:`=2\partial K/\partial q_2`; ``Kr`` :math:`=\partial K/\partial r=E[\sigma'(u)\sigma'(v)]`;
+    ``Kb1`` :math:`=\partial K/\partial b_1=E[\sigma'(u)\sigma(v)]`; ``Kb2`` :math:`=E[\sigma(u)\sigma'(v)]`.
+    """
+
+    K: np.ndarray
+    K1: np.ndarray
+    K2: np.ndarray
+    Kr: np.ndarray
+    Kb1: np.ndarray
+    Kb2: np.ndarray
+
+
+class Population(NamedTuple):
+    """The data of a population flow (``Flow.data``): the teacher and how kernels are evaluated.
+
+    ``batch_size`` is 0 for the exact population flow and B for online SGD.
+    """
+
+    teacher: np.ndarray  # (k, d + 2), columns [a*, w*, b*]
+    activation: Activation
+    method: str
+    quad_points: int
+    batch_size: int = 0
+    name: str = "population"
+
+
+def _nodes(quad_points):
+    x, w = np.polynomial.hermite_e.hermegauss(int(quad_points))
+    w = w / math.sqrt(2.0 * math.pi)
+    keep = w > 1e-18
+    return np.ascontiguousarray(x[keep]), np.ascontiguousarray(w[keep] / w[keep].sum())
+
+
+def _check_method(method, quad_points):
+    if method not in METHODS:
+        raise ConfigError("method", method, "one of " + ", ".join(METHODS))
+    if isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer)) or not 4 <= quad_points <= 400:
+        raise ConfigError("quad_points", quad_points, "an integer between 4 and 400")
+
+
+def _method_code(act: Activation, method: str, has_bias: bool) -> int:
+    """CLOSED or QUAD for an activation, given whether any bias (student or teacher) is in play."""
+    closed_ok = (not act.is_custom) and act.name in CLOSED_FORMS and (CLOSED_FORMS[act.name] or not has_bias)
+    if method == "closed":
+        if not closed_ok:
+            raise ConfigError("method", method, "'closed' only for identity and quadratic, or relu and erf "
+                              "without biases (student and teacher); use 'auto' or 'quadrature'")
+        return _kp.CLOSED
+    if method == "auto" and closed_ok:
+        return _kp.CLOSED
+    return _kp.QUAD
+
+
+def _kernels_for_act(act: Activation):
+    return _kernels.custom_kernels(act) if act.is_custom else _kernels.BUILTIN
+
+
+def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", quad_points=QUAD_POINTS):
+    r"""Gaussian expectations :math:`E[\sigma(u)\sigma(v)]` of a pair of pre-activations and their derivatives.
+
+    Parameters
+    ----------
+    activation : str or Activation
+    q1, q2 : array_like
+        Variances :math:`|w|^2/d`, :math:`|w'|^2/d` (>= 0).
+    r : array_like
+        Covariance :math:`w\cdot w'/d` (:math:`r^2 \le q_1q_2`).
+    b1, b2 : array_like
+        Means (biases) of :math:`u` and :math:`v`.
+    method : {"auto", "closed", "quadrature"}
+        ``auto``: the closed form where one exists (identity, quadratic; relu and erf when every bias is
+        zero), quadrature otherwise.
+    quad_points : int
+        Gauss-Hermite nodes per dimension (not used by relu, see Notes).
+
+    Returns
+    -------
+    PairExpectations
+        Arrays of the broadcast shape of the inputs.
+
+    Notes
+    -----
+    Closed forms: relu, the arc-cosine kernel of degree 1,
+    :math:`K = \frac{\sqrt{q_1q_2}}{2\pi}(\sin\vartheta + (\pi-\vartheta)\cos\vartheta)`,
+    :math:`\cos\vartheta = r/\sqrt{q_1q_2}`, with :math:`K_r = (\pi-\vartheta)/2\pi` and
+    :math:`K_1 = \sqrt{q_2/q_1}\sin\vartheta/2\pi`; erf, Williams' arcsine kernel
+    :math:`K = \frac2\pi\arcsin\frac{2r}{\sqrt{(1+2q_1)(1+2q_2)}}`,
+    :math:`K_r = \frac4\pi[(1+2q_1)(1+2q_2)-4r^2]^{-1/2}`, :math:`K_1 = -2rK_r/(1+2q_1)`; identity
+    :math:`K = r + b_1b_2`; quadratic :math:`K = q_1q_2 + 2r^2 + b_2^2q_1 + b_1^2q_2 + 4b_1b_2r + b_1^2b_2^2`.
+
+    Quadrature: :math:`u = b_1 + \sqrt{q_1}\xi_1`, :math:`v = b_2 + \sqrt{q_2}(\rho\xi_1 +
+    \sqrt{1-\rho^2}\xi_2)` on a tensor Gauss-Hermite grid; :math:`K_1` from Stein's lemma,
+    :math:`K_1 = (E[\sigma'(u)\sigma(v)\xi_1] - \rho\sqrt{q_2}K_r)/\sqrt{q_1}`, so only :math:`\sigma` and
+    :math:`\sigma'` are needed. Gauss-Hermite converges only algebraically across relu's kink, so relu
+    instead integrates over the half-line :math:`u > 0` with 24-point Gauss-Legendre panels (split at the
+    kink of the inner integrand), the inner expectation over :math:`v` given :math:`u` in closed form, and
+    :math:`K_1 = p_u(0)E[\mathrm{relu}(v)\mid u = 0]` exactly (:math:`\sigma'' = \delta`).
+    """
+    act = get_activation(activation)
+    _check_method(method, quad_points)
+    arrs = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (q1, q2, r, b1, b2)))
+    shape = arrs[0].shape
+    flat = [np.ascontiguousarray(a.reshape(-1)) for a in arrs]
+    if np.any(flat[0] < 0) or np.any(flat[1] < 0):
+        raise ConfigError("q1, q2", "negative variance", "variances >= 0")
+    has_bias = bool(np.any(flat[3] != 0) or np.any(flat[4] != 0))
+    code = _method_code(act, method, has_bias)
+    nodes, weights = _nodes(quad_points)
+    out = np.empty((flat[0].shape[0], 6))
+    _kernels_for_act(act).pop_pair_table(act.code, code, *flat, nodes, weights, out)
+    return PairExpectations(*(out[:, c].reshape(shape) for c in range(6)))
+
+
+def _teacher(teacher, d, key="teacher"):
+    T = np.asarray(teacher, dtype=np.float64)
+    if T.ndim != 2 or T.shape[0] < 1 or T.shape[1] not in (d + 1, d + 2):
+        raise ConfigError(key, f"array of shape {T.shape}", f"shape (k, {d + 1}) or (k, {d + 2}) with k >= 1 "
+                          "(columns [a*, w*_1..w*_d(, b*)])")
+    if not np.all(np.isfinite(T)):
+        raise ConfigError(key, "array with NaN or Inf", "finite values")
+    if T.shape[1] == d + 1:
+        T = np.hstack([T, np.zeros((T.shape[0], 1))])
+    return np.ascontiguousarray(T)
+
+
+def _split(theta, d, bias):
+    theta = np.asarray(theta, dtype=np.float64)
+    W = theta[:, 1 : 1 + d]
+    b = theta[:, 1 + d] if bias else np.zeros(theta.shape[0])
+    return theta[:, 0], W, b
+
+
+def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", quad_points=QUAD_POINTS):
+    r"""The matrix :math:`K(\theta_i, \theta'_j) = E_x[\sigma(w_i\cdot x/\sqrt d + b_i)\sigma(w'_j\cdot x/\sqrt d + b'_j)]`.
+
+    Parameters
+    ----------
+    theta1 : ndarray, shape (m1, d + 1) or (m1, d + 2)
+        Particles or teacher rows ``[a, w, (b)]`` (``a`` is ignored).
+    theta2 : ndarray, shape (m2, d + 1) or (m2, d + 2)
+    d : int
+    activation : str or Activation
+    method, quad_points
+        As in :func:`pair_expectations`.
+
+    Returns
+    -------
+    ndarray, shape (m1, m2)
+        Builds (m1, m2) arrays: for small sets (tests, teachers), not for the flow.
+    """
+    T1 = _teacher(theta1, d, "theta1")
+    T2 = _teacher(theta2, d, "theta2")
+    W1, W2 = T1[:, 1 : 1 + d], T2[:, 1 : 1 + d]
+    q1 = (W1 * W1).sum(1)[:, None] / d
+    q2 = (W2 * W2).sum(1)[None, :] / d
+    r = W1 @ W2.T / d
+    return pair_expectations(activation, q1, q2, r, T1[:, -1][:, None], T2[:, -1][None, :], method=method,
+                             quad_points=quad_points).K
+
+
+def teacher_energy(teacher, d, activation="relu", *, method="auto", quad_points=QUAD_POINTS) -> float:
+    r""":math:`E_x[f^*(x)^2] = \sum_{k,l} a^*_k a^*_l K(\theta^*_k, \theta^*_l)` for :math:`x \sim N(0, I_d)`."""
+    act = get_activation(activation)
+    _check_method(method, quad_points)
+    T = _teacher(teacher, d)
+    code = _method_code(act, method, bool(np.any(T[:, -1] != 0)))
+    nodes, weights = _nodes(quad_points)
+    return float(_kernels_for_act(act).pop_teacher_energy(T, d, act.code, code, nodes, weights))
+
+
+def _population_field(teacher, model: Model, dynamics: Dynamics, method, quad_points):
+    _check_method(method, quad_points)
+    if model.act.is_custom is False and model.act.name not in CLOSED_FORMS and method == "closed":
+        raise ConfigError("method", method, "'closed' only for " + ", ".join(CLOSED_FORMS))
+    T = _teacher(teacher, model.d)
+    code = _method_code(model.act, method, model.bias or bool(np.any(T[:, -1] != 0)))
+    nodes, weights = _nodes(quad_points)
+    eta_a, eta_w, eta_b = dynamics.layer_lr
+    D = np.full(model.p, eta_w)
+    D[0] = eta_a
+    if model.bias:
+        D[-1] = eta_b
+    coef = dynamics.lr * model.scale.velocity_scale(model.m)
+    dt = model.np_dtype
+    field = _adv.Field(
+        _adv.POPULATION, model.act.code, model.bias, np.zeros((0, model.d), dt), np.zeros(0, dt), D,
+        model.output_scale, coef, dynamics.weight_decay, T, code, nodes, weights,
+    )
+    return field, T
+
+
+def _velocities_and_rows(theta, field, model):
+    m = theta.shape[0]
+    out = np.empty_like(theta)
+    rows = np.empty((m, 2))
+    kernels_for(model).population_velocities(
+        theta, field.teacher, model.d, field.bias, field.act, field.method, field.nodes, field.weights,
+        field.out_scale, field.coef, field.D, field.lam, out, rows)
+    return out, rows
+
+
+def population_velocities(theta, teacher, model: Model, dynamics: Dynamics | None = None, *, method="auto",
+                          quad_points=QUAD_POINTS) -> np.ndarray:
+    r"""Particle velocities of gradient flow on the population risk (noise excluded).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (m, p)
+    teacher : ndarray, shape (k, d + 1) or (k, d + 2)
+        Teacher rows :math:`(a^*_k, w^*_k[, b^*_k])`.
+    model : Model
+    dynamics : Dynamics, optional
+        Supplies :math:`\eta`, :math:`D` and :math:`\lambda` (defaults: 1, identity, 0).
+    method, quad_points
+        As in :func:`pair_expectations`.
+
+    Returns
+    -------
+    ndarray, shape (m, p)
+        :math:`v_j = -\eta\,m^{\beta-\alpha}c^{-1}D\,E_x[(f(x)-f^*(x))\nabla_\theta\varphi(\theta_j;x)]
+        - \lambda\theta_j`.
+
+    Notes
+    -----
+    :math:`E_x[(f - f^*)\nabla_\theta\varphi(\theta_j; x)] = c\,m^{-\alpha}\sum_l a_l G(\theta_j,\theta_l)
+    - \sum_k a^*_k G(\theta_j, \theta^*_k)` with
+    :math:`G(\theta, \theta') = \nabla_\theta[a K(\theta, \theta')] = (K,\ a(K_1 w + K_r w')/d,\ a K_{b_1})`.
+    Every pair of particles is evaluated once for both (O(m^2 p) work, O(m p) memory), bitwise independent
+    of the number of threads.
+    """
+    dynamics = Dynamics() if dynamics is None else dynamics
+    theta = check_particles(theta, model)
+    field, _ = _population_field(teacher, model, dynamics, method, quad_points)
+    return _velocities_and_rows(theta, field, model)[0]
+
+
+def population_risk(theta, teacher, model: Model, *, method="auto", quad_points=QUAD_POINTS) -> float:
+    r"""Exact population risk :math:`R = \frac12 E_{x\sim N(0, I_d)}[(f(x) - f^*(x))^2]`.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (m, p)
+    teacher : ndarray, shape (k, d + 1) or (k, d + 2)
+    model : Model
+    method, quad_points
+        As in :func:`pair_expectations`.
+
+    Returns
+    -------
+    float
+        The energy of the module docstring, summed in a fixed order (absolute rounding error of order
+        :math:`10^{-16}\,E[f^{*2}]`).
+    """
+    theta = check_particles(theta, model)
+    field, T = _population_field(teacher, model, Dynamics(), method, quad_points)
+    return _risk(theta, field, model)
+
+
+def _risk(theta, field, model):
+    _, rows = _velocities_and_rows(theta, field, model)
+    k = kernels_for(model)
+    energy = k.pop_teacher_energy(field.teacher, model.d, field.act, field.method, field.nodes, field.weights)
+    return float(k.pop_risk_from_rows(theta, rows, field.out_scale, energy))
+
+
+def _make_flow(field, model, dynamics, data):
+    stepper = _stepper(dynamics)
+    kernels = kernels_for(model)
+
+    def init(theta0, step: int = 0) -> FlowState:
+        theta = check_particles(theta0, model, key="theta0").copy()
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ConfigError("step", step, "a non-negative integer")
+        return FlowState(int(step), int(step) * dynamics.dt, theta)
+
+    def advance(state: FlowState, n_steps: int) -> FlowState:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ConfigError("n_steps", n_steps, "a non-negative integer")
+        theta = state.theta.copy()
+        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
+        step = int(state.step) + int(done)
+        new = FlowState(step, step * dynamics.dt, theta)
+        if status != 0:
+            raise DivergenceError(step, new.t, dynamics.dt, state=new)
+        return new
+
+    return Flow(init, advance, model, dynamics, data)
+
+
+def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
+                    quad_points=QUAD_POINTS) -> Flow:
+    """Gradient flow of the exact population risk on Gaussian inputs (the mean-field PDE, no sampling noise).
+
+    Parameters
+    ----------
+    teacher : ndarray, shape (k, d + 1) or (k, d + 2)
+        Teacher rows :math:`(a^*_k, w^*_k[, b^*_k])`, same activation as the model.
+    model : Model
+        Any scaling preset; the student's bias flag is independent of the teacher's.
+    dynamics : Dynamics
+        Integrators ``euler``, ``heun``, ``rk4``, ``euler_maruyama`` (required with ``temperature > 0``);
+        ``sgd`` has no meaning without data (use :func:`online_flow`). Weight decay and ``layer_lr`` apply.
+    method, quad_points
+        As in :func:`pair_expectations`.
+
+    Returns
+    -------
+    Flow
+        ``Flow(init, advance, model, dynamics, data)`` with ``data`` a :class:`Population`; use
+        :func:`population_observers` for the run's observables.
+    """
+    if not isinstance(dynamics, Dynamics):
+        raise ConfigError("dynamics", type(dynamics).__name__, "a meanfield.flow.Dynamics")
+    if dynamics.integrator == "sgd":
+        raise ConfigError("dynamics.integrator", "sgd", "euler, heun, rk4 or euler_maruyama for the population "
+                          "flow (online SGD is meanfield.population.online_flow)")
+    field, T = _population_field(teacher, model, dynamics, method, quad_points)
+    data = Population(T, model.act, method, int(quad_points), 0, "population")
+    return _make_flow(field, model, dynamics, data)
+
+
+def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", quad_points=QUAD_POINTS) -> Flow:
+    r"""Online SGD: each step draws a fresh batch of ``dynamics.batch_size`` Gaussian inputs.
+
+    The stochastic counterpart of :func:`population_flow` (Mei, Montanari & Nguyen 2018): step s takes an
+    Euler step on the empirical risk of B fresh points :math:`x \sim N(0, I_d)` labelled by the teacher,
+    :math:`\theta \leftarrow \theta + dt\,\hat v_s(\theta)` (plus :math:`\sqrt{2\tau\,dt}\,\xi_s` when
+    ``temperature > 0``), with :math:`E[\hat v_s] = ` the population velocity. The inputs of step s are pure
+    functions of (dynamics.seed, s, index) (counter-based stream 2), so runs are reproducible at any thread
+    count and resumable from (seed, step).
+
+    Parameters
+    ----------
+    teacher : ndarray, shape (k, d + 1) or (k, d + 2)
+    model : Model
+    dynamics : Dynamics
+        ``integrator="sgd"`` with ``batch_size`` B.
+    method, quad_points
+        Used only by the observers (exact population risk of the current particles).
+
+    Returns
+    -------
+    Flow
+        With ``data`` a :class:`Population` whose ``batch_size`` is B.
+    """
+    if not isinstance(dynamics, Dynamics):
+        raise ConfigError("dynamics", type(dynamics).__name__, "a meanfield.flow.Dynamics")
+    if dynamics.integrator != "sgd":
+        raise ConfigError("dynamics.integrator", dynamics.integrator,
+                          "'sgd' with batch_size = fresh samples per step for online SGD")
+    pfield, T = _population_field(teacher, model, dynamics, method, quad_points)
+    B = int(dynamics.batch_size)
+    dt = model.np_dtype
+    field = pfield._replace(kind=_adv.ONLINE, X=np.zeros((B, model.d), dt), y=np.zeros(B, dt))
+    data = Population(T, model.act, method, int(quad_points), B, "online")
+    return _make_flow(field, model, dynamics, data)
+
+
+def population_observers(flow: Flow, theta0=None) -> dict:
+    """Observers of a population or online flow: exact ``train_loss`` and ``test_loss`` (both the population
+    risk of the current particles: with infinite data they coincide), plus ``displacement`` and
+    ``identity_bound`` when ``theta0`` is given.
+
+    Returns
+    -------
+    dict of str to callable
+        ``name -> obs(state) -> float``, for :func:`meanfield.run.simulate`.
+    """
+    data = flow.data
+    if not isinstance(data, Population):
+        raise ConfigError("flow", type(data).__name__, "a flow from population_flow or online_flow")
+    model = flow.model
+    field, _ = _population_field(data.teacher, model, Dynamics(), data.method, data.quad_points)
+
+    last = {}
+
+    def risk(state):  # train_loss and test_loss coincide: evaluate once per state
+        key = (state.step, id(state.theta))
+        if last.get("key") != key:
+            last["key"], last["value"] = key, _risk(np.ascontiguousarray(state.theta), field, model)
+        return last["value"]
+
+    obs = {"train_loss": risk, "test_loss": risk}
+    if theta0 is not None:
+        from .observers import displacement, identity_bound
+
+        obs["displacement"] = displacement(theta0)
+        obs["identity_bound"] = identity_bound(theta0)
+    return obs
