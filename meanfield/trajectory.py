@@ -201,10 +201,11 @@ def open_file(path) -> h5py.File:
             path, f"is truncated: {sb.size} bytes on disk, but its HDF5 superblock records {sb.eof} bytes")
     if sb.checksum_ok is False:
         raise FileFormatError(path, "is corrupted: the checksum of its HDF5 superblock does not match")
-    kwargs = dict(libver="latest", swmr=True) if sb.flags else {}
     try:
-        return h5py.File(path, "r", **kwargs)
-    except OSError as exc:
+        if sb.flags:  # being written, or its writer was killed: SWMR read
+            return _open_swmr(path)
+        return h5py.File(path, "r")
+    except (OSError, RuntimeError) as exc:
         reason = _hdf5_reason(exc)
         if "signature" in reason:
             raise FileFormatError(path, "is not an HDF5 file (no HDF5 signature)") from None
@@ -213,6 +214,41 @@ def open_file(path) -> h5py.File:
         if "lock" in reason:
             raise FileFormatError(path, f"is locked by another process ({reason})") from None
         raise FileFormatError(path, f"is corrupted or unreadable ({reason})") from None
+
+
+#: Metadata read attempts of a SWMR reader. HDF5's default (100, with growing pauses) makes a corrupted file
+#: of a killed writer look like a hang; a few attempts still ride out a writer that is mid-flush.
+SWMR_READ_ATTEMPTS = 12
+
+
+def _hdf5_library():
+    """ctypes handle of the libhdf5 that h5py uses (the one mapped into this process), or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                name = line.split()[-1] if line.split() else ""
+                if "libhdf5" in os.path.basename(name) and "_hl" not in os.path.basename(name):
+                    lib = ctypes.CDLL(name)
+                    lib.H5Pset_metadata_read_attempts.argtypes = [ctypes.c_int64, ctypes.c_uint]
+                    return lib
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def _open_swmr(path) -> h5py.File:
+    lib = _hdf5_library()
+    if lib is None:
+        return h5py.File(path, "r", libver="latest", swmr=True)
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    if lib.H5Pset_metadata_read_attempts(fapl.id, SWMR_READ_ATTEMPTS) < 0:
+        return h5py.File(path, "r", libver="latest", swmr=True)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=fapl)
+    return h5py.File(fid)
 
 
 def _attr_text(value) -> str:
@@ -330,8 +366,13 @@ def _normalise(key, n, what):
             raise IndexError(f"{what} index {k} is out of range for {n} {what}s")
         return k % n, None, True
     if isinstance(key, slice):
-        return slice(*key.indices(n)), None, False
+        start, stop, step = key.indices(n)
+        if step > 0:
+            return slice(start, stop, step), None, False
+        key = np.arange(start, stop, step)  # h5py reads forward only: read sorted, then reorder
     idx = np.asarray(key)
+    if idx.size == 0:
+        idx = idx.astype(np.int64)
     if idx.dtype == bool:
         if idx.shape != (n,):
             raise IndexError(f"boolean {what} mask of shape {idx.shape} does not match {n} {what}s")

@@ -427,3 +427,34 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, rng):
                     np.testing.assert_array_equal(value, ref_obs[key][: len(value)])
             check_h5md(p)
             check_pyh5md(p)
+
+
+def test_resume_the_image_of_a_killed_writer(tmp_path, one_thread):
+    """A copy taken mid-run (superblock still marked open for writing) is repaired and continued in place."""
+    import shutil
+
+    ds, model, flow, theta0 = small_problem()
+    path, copy = tmp_path / "live.h5", tmp_path / "killed.h5"
+    observers = default_observers(flow, theta0)
+    taken = []
+
+    def snap(state):
+        if state.step == 4 and not taken:
+            shutil.copy(path, copy)
+            taken.append(True)
+        return 0.0
+
+    ref = simulate(flow, theta0, n_steps=10, snapshot_every=2, observers={**observers, "snap": snap},
+                   recorder=Recorder(path))
+    state = last_state(copy)
+    assert state.step == 2
+    out = simulate(flow, state, n_steps=8, snapshot_every=2, observers={**observers, "snap": lambda s: 0.0},
+                   recorder=Recorder(copy, resume=True))
+    np.testing.assert_array_equal(out.state.theta, ref.state.theta)
+    with h5py.File(copy, "r") as f:  # plain open works again: flags cleared, file closed properly
+        assert f["parameters/status"][()].rstrip(b"\x00") == b"completed"
+    with load(copy) as a:
+        np.testing.assert_array_equal(a.particles.read(), ref.theta)
+        for key, value in ref.observables.items():
+            np.testing.assert_array_equal(a.observables[key].value, value)
+    check_h5md(copy)
