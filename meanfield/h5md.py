@@ -55,8 +55,8 @@ import h5py
 import numpy as np
 
 from .errors import ConfigError, FileFormatError
-from .trajectory import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, _clear_status_flags, check_layout,
-                         first_state, last_state, open_file)
+from .trajectory import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, _clear_status_flags, _committed,
+                         check_layout, first_state, last_state, open_file)
 
 __all__ = ["Recorder", "Sink", "last_state", "first_state", "handle_sigterm", "COMPRESSIONS", "PARTICLE_DTYPES"]
 
@@ -255,14 +255,24 @@ class Sink:
             g["step"][self._slot] = step
             g["step"].flush()
             self._slot = 1 - self._slot
+        # Phase 1: values and times, flushed. Phase 2: the steps, which commit the rows (a reader counts rows
+        # up to the first step that is still the fill value -1, so a row is never seen before its data).
+        commit = []
         for key, a in arrays.items():
             if step > self._last_obs_step.get(key, -1):
-                _extend(self._datasets(f"{self._obs_root}/{key}"), a, step, t)
+                value, time, steps = self._datasets(f"{self._obs_root}/{key}")
+                _extend((value, time), (a, t))
+                commit.append(steps)
                 self._last_obs_step[key] = step
         if step > self._last_particle_step:
             rows = theta if len(self._ids) == self._m else theta[self._ids]
-            _extend(self._datasets(f"particles/{self.name}/position"), rows.astype(self._dtype), step, t)
+            value, time, steps = self._datasets(f"particles/{self.name}/position")
+            _extend((value, time), (rows.astype(self._dtype), t))
+            commit.append(steps)
             self._last_particle_step = step
+        if commit:
+            f.flush()
+            _extend(commit, [step] * len(commit))
         rec._commit()
 
     def close(self, status: str = "completed") -> None:
@@ -329,17 +339,17 @@ class Sink:
 def _series(g, shape, dtype, rec, chunk_rows):
     """Empty H5MD time-dependent element {step, time, value} under group g."""
     opts = dict(compression=rec._compression[0], compression_opts=rec._compression[1], fletcher32=True)
-    g.create_dataset("step", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(_SERIES_CHUNK,), **opts)
+    g.create_dataset("step", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(_SERIES_CHUNK,),
+                     fillvalue=-1, **opts)
     g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(_SERIES_CHUNK,), **opts)
     g.create_dataset("value", shape=(0,) + tuple(shape), maxshape=(None,) + tuple(shape), dtype=dtype,
                      chunks=(chunk_rows,) + tuple(max(1, s) for s in shape), **opts)
 
 
-def _extend(datasets, value, step, t):
-    """Append one row to the (value, time, step) datasets of an element; the step's length marks the row as
-    committed. The caller flushes the file: HDF5 writes raw data before the metadata that extends a dataset.
-    Low-level h5py calls: the high-level ``ds[n] = v`` costs several times more per small write."""
-    for ds, v in zip(datasets, (value, t, step)):
+def _extend(datasets, values):
+    """Append one row to each dataset (low-level h5py: the high-level ``ds[n] = v`` costs several times more
+    per small write)."""
+    for ds, v in zip(datasets, values):
         dsid = ds.id
         n = dsid.shape[0]
         row = ds.shape[1:]
@@ -484,11 +494,7 @@ class Recorder(Sink):
             raise FileFormatError(path, f"cannot be opened for writing ({exc})") from None
         self._file = f
         # Drop rows that were extended but not committed (the step dataset is written last).
-        for obj in _elements(f):
-            n = obj["step"].shape[0]
-            for key in ("time", "value"):
-                if obj[key].shape[0] != n:
-                    obj[key].resize(n, axis=0)
+        _trim(f)
         prov = f["parameters/provenance"]
         prov.attrs["resumed"] = _to_json(json.loads(prov.attrs.get("resumed", "[]")) + [
             {"time": _now(), "pid": os.getpid(), "host": socket.gethostname()}])
@@ -656,6 +662,11 @@ class Recorder(Sink):
                 sink._create(f, {}, int(st.step), float(st.t), np.asarray(st.theta, dtype=np.float64))
             self._commit()
         f = self._ensure_open()
+        if _ragged(f):  # interrupted inside append(): drop the uncommitted row
+            with self._editing() as f:
+                _trim(f)
+            self._commit()
+            f = self._file
         key = f"parameters/flows/{sink.name}/status"
         if key in f:
             f[key][()] = np.bytes_(status)
@@ -677,6 +688,21 @@ class Recorder(Sink):
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
             self._tmp = None
+
+
+def _ragged(f) -> bool:
+    """Whether some element holds an uncommitted row."""
+    return any(len({obj[k].shape[0] for k in ("step", "time", "value")} | {_committed(obj)}) > 1
+               for obj in _elements(f))
+
+
+def _trim(f) -> None:
+    """Cut every element to its committed rows (outside SWMR mode)."""
+    for obj in _elements(f):
+        n = _committed(obj)
+        for key in ("step", "time", "value"):
+            if obj[key].shape[0] != n:
+                obj[key].resize(n, axis=0)
 
 
 def _elements(f):

@@ -354,8 +354,12 @@ class Series(NamedTuple):
 
 
 def _committed(group) -> int:
-    """Snapshots completely written: the step dataset is extended last, so it marks what is committed."""
-    return min(group["step"].shape[0], group["time"].shape[0], group["value"].shape[0])
+    """Rows completely written. The writer flushes value and time before it writes the step, and unwritten
+    steps read as the fill value -1, so the committed rows are those up to the first step < 0."""
+    n = min(group["step"].shape[0], group["time"].shape[0], group["value"].shape[0])
+    tail = group["step"][max(0, n - 4) : n]  # only the last few rows can be uncommitted
+    bad = np.flatnonzero(tail < 0)
+    return n - len(tail) + int(bad[0]) if bad.size else n
 
 
 def _normalise(key, n, what):

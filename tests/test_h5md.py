@@ -59,15 +59,18 @@ def _check_element(el, where, live=False):
     assert step.dtype.kind in "iu", f"{where}/step is not integer"
     if step.shape == ():  # fixed stepping: allowed by H5MD, not used by meanfield
         return
-    # A file being written (or left by a killed writer) may hold one uncommitted row in value/time: meanfield
-    # extends step last. A closed file has equal lengths, as H5MD requires.
-    extra = (0, 1) if live else (0,)
-    assert step.ndim == 1 and value.shape[0] - step.shape[0] in extra, f"{where}: value and step lengths differ"
-    assert step.maxshape[0] is None and value.maxshape[0] is None, f"{where} is not extensible"
+    # A file being written (or left by a killed writer) may hold one uncommitted row: meanfield extends value
+    # and time first and writes the step last; an unwritten step reads as the fill value -1. A closed file has
+    # equal lengths and only real steps, as H5MD requires.
     s = step[:]
-    assert np.all(np.diff(s) > 0), f"{where}/step is not strictly increasing"
+    committed = len(s) - (1 if live and len(s) and s[-1] == -1 else 0)
+    extra = (0, 1) if live else (0,)
+    for key in ("step", "value") + (("time",) if "time" in el else ()):
+        assert el[key].shape[0] - committed in extra, f"{where}/{key}: length differs from the steps"
+    assert step.maxshape[0] is None and value.maxshape[0] is None, f"{where} is not extensible"
+    assert np.all(np.diff(s[:committed]) > 0) and np.all(s[:committed] >= 0), f"{where}/step not increasing"
     if "time" in el:
-        assert el["time"].dtype.kind == "f" and el["time"].shape[0] - step.shape[0] in extra, f"{where}/time"
+        assert el["time"].dtype.kind == "f", f"{where}/time is not floating point"
 
 
 def check_h5md(path, flows=("neurons",), swmr=False):
