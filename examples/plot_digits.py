@@ -19,7 +19,7 @@ import numpy as np
 
 import meanfield as mf
 from meanfield.data import load_digits
-from meanfield.figures._style import COLORS, LABELS, figure
+from meanfield.figures._style import COLORS, LABELS, figure, finish
 from meanfield.run import simulate
 
 QUICK = bool(int(os.environ.get("MEANFIELD_QUICK", "0")))
@@ -57,8 +57,7 @@ ax1.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)", ylabel="ris
 ax2.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)",
         ylabel="relative displacement ‖θ_t − θ_0‖/‖θ_0‖", title="how far the particles move")
 for ax in (ax1, ax2):
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both", lw=0.4)
+    finish(ax)
 out = Path("results/examples")
 out.mkdir(parents=True, exist_ok=True)
 fig.savefig(out / "digits.png", dpi=110)

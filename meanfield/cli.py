@@ -92,19 +92,22 @@ def _run(args) -> int:
             return 1
         if not args.quiet:
             print(f"{scaling}: {steps_left} steps in {time.perf_counter() - t0:.1f} s -> {path}")
-    runs = {s: load(p) for s, p in paths.items()}
+    views = {}
+    for s, p in paths.items():
+        with load(p) as tr:
+            views[s] = _RunView.from_trajectory(tr)
     if cfg.output["figure"]:
         fig_path = out / f"{stem}.png"
-        rich_lazy.plot({s: tr.view() for s, tr in runs.items()}, fig_path, teacher=getattr(data, "teacher", None),
+        rich_lazy.plot(views, fig_path, teacher=getattr(data, "teacher", None),
                        title=f"{stem}: m = {theta0.shape[0]}, d = {d}, n = {data.X.shape[0]}, "
                              f"{cfg.model.get('activation', 'relu')}, {dyn.integrator} dt = {dyn.dt:g}")
         if not args.quiet:
             print(f"figure -> {fig_path}")
-    summary = {s: {name: float(np.asarray(v)[-1]) for name, v in tr.observables.items() if np.ndim(np.asarray(v)[-1]) == 0}
-               | {"t": float(tr.times[-1]), "status": tr.status} for s, tr in runs.items()}
+    summary = {s: v.summary() for s, v in views.items()}
     (out / f"{stem}_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
-        names = sorted({k for v in summary.values() for k in v if k not in ("t", "status")})
+        names = [n for n in ("train_loss", "test_loss", "displacement", "identity_bound")
+                 if any(n in v for v in summary.values())]
         print(f"{'scaling':<12}{'t':>8}" + "".join(f"{n:>16}" for n in names) + f"{'status':>12}")
         for s, v in summary.items():
             print(f"{s:<12}{v['t']:>8g}" + "".join(f"{v.get(n, float('nan')):>16.4g}" for n in names)
@@ -117,7 +120,26 @@ def _observers_for(flow, path):
     from .observers import default_observers
     from .trajectory import load
 
-    return default_observers(flow, load(path).initial_theta())
+    with load(path) as tr:
+        return default_observers(flow, tr.first_state().theta)
+
+
+class _RunView:
+    """What the figure and the summary need from a finished run, read back from its file."""
+
+    def __init__(self, times, observables, theta0, theta_end, d, status):
+        self.times, self.observables = times, observables
+        self.theta0, self.theta_end, self.d, self.status = theta0, theta_end, d, status
+
+    @classmethod
+    def from_trajectory(cls, tr):
+        obs = {name: np.asarray(series.value) for name, series in tr.observables.items()}
+        times = np.asarray(tr.observables["train_loss"].time)
+        return cls(times, obs, tr.first_state().theta, tr.last_state().theta, int(tr.model["d"]), tr.status)
+
+    def summary(self) -> dict:
+        out = {name: float(v[-1]) for name, v in self.observables.items() if v.ndim == 1}
+        return out | {"t": float(self.times[-1]), "status": self.status}
 
 
 def _info(args) -> int:

@@ -25,3 +25,15 @@ def loglog_slope(x, y):
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def finish(ax, legend=True):
+    """Grid, legend, and no crowded minor-tick labels on log axes."""
+    from matplotlib.ticker import NullFormatter
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_minor_formatter(NullFormatter())
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+    if legend:
+        ax.legend(fontsize=7)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._style import COLORS, LABELS, figure, loglog_slope
+from ._style import COLORS, LABELS, figure, finish, loglog_slope
 
 __all__ = ["plot"]
 
@@ -82,8 +82,7 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
     else:
         ax_part.set(xlabel=r"$|w_j|/\sqrt{d}$", ylabel=r"$|a_j|$", title="(c) particles at the end")
     for ax in (ax_loss, ax_disp, ax_part):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3, which="both", lw=0.4)
+        finish(ax)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=120)
