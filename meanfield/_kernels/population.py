@@ -320,7 +320,7 @@ def angle(y, x):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc):
+def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc, WT, accJ, vec):
     """Closed-form relu without bias on block pair rows [i0, i1) x [j0, j1).
 
     acc[i] = [sum_l a_l K, sum_l a_l K1, sum_l a_l Kr w_l (d entries), sum_l a_l Kb1]. Off the diagonal
@@ -332,10 +332,14 @@ def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc):
     inv_d = 1.0 / d
     inv_2pi = 1.0 / _TWO_PI
     nj = j1 - j0
-    WT = np.empty((d, nj))
-    aJ = np.empty(nj)
-    qJ = np.empty(nj)
-    iqJ = np.empty(nj)
+    aJ = vec[0]
+    qJ = vec[1]
+    iqJ = vec[2]
+    rv = vec[3]
+    crv = vec[4]
+    krv = vec[5]
+    stv = vec[6]
+    wi = vec[7]
     for jj in range(nj):
         j = j0 + jj
         aJ[jj] = theta[j, 0]
@@ -343,12 +347,9 @@ def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc):
         iqJ[jj] = 1.0 / sq[j] if sq[j] > 0.0 else 0.0
         for q in range(d):
             WT[q, jj] = theta[j, 1 + q]
-    accJ = np.zeros((d + 2, nj))
-    rv = np.empty(nj)
-    crv = np.empty(nj)
-    krv = np.empty(nj)
-    stv = np.empty(nj)
-    wi = np.empty(d)
+    for q in range(d + 2):
+        for jj in range(nj):
+            accJ[q, jj] = 0.0
     for i in range(i0, i1):
         ai = theta[i, 0]
         qi = sq[i]
@@ -445,13 +446,13 @@ def _generic_block(theta, sq, i0, i1, j0, j1, diag, d, bias, act, method, nodes,
 
 
 @njit(cache=True)
-def _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc):
+def _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc, WT, accJ, vec):
     i0 = I * BLOCK
     i1 = min(m, i0 + BLOCK)
     j0 = J * BLOCK
     j1 = min(m, j0 + BLOCK)
     if act == RELU and method == CLOSED and not bias:
-        _relu_block(theta, sq, i0, i1, j0, j1, I == J, d, acc)
+        _relu_block(theta, sq, i0, i1, j0, j1, I == J, d, acc, WT, accJ, vec)
     else:
         _generic_block(theta, sq, i0, i1, j0, j1, I == J, d, bias, act, method, nodes, weights, acc)
 
@@ -474,11 +475,14 @@ def pop_interaction(theta, d, bias, act, method, nodes, weights, acc):
     # in each round every super-block meets exactly one other: the tasks of a round touch disjoint rows.
     nsb = min(SUPER, nblk)
     for P in prange(nsb):
+        WT = np.empty((d, BLOCK))  # scratch, allocated once per super-block task
+        accJ = np.empty((d + 2, BLOCK))
+        vec = np.empty((8, max(BLOCK, d)))
         b0 = P * nblk // nsb
         b1 = (P + 1) * nblk // nsb
         for I in range(b0, b1):
             for J in range(I, b1):
-                _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc)
+                _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc, WT, accJ, vec)
     ne = nsb + (nsb % 2)
     half = ne // 2
     for rnd_ in range(ne - 1):
@@ -491,11 +495,14 @@ def pop_interaction(theta, d, bias, act, method, nodes, weights, acc):
                 Qb = (rnd_ - k + ne - 1) % (ne - 1)
             if P >= nsb or Qb >= nsb:
                 continue  # the dummy super-block of an odd count
+            WT = np.empty((d, BLOCK))
+            accJ = np.empty((d + 2, BLOCK))
+            vec = np.empty((8, max(BLOCK, d)))
             lo = min(P, Qb)
             hi = max(P, Qb)
             for I in range(lo * nblk // nsb, (lo + 1) * nblk // nsb):
                 for J in range(hi * nblk // nsb, (hi + 1) * nblk // nsb):
-                    _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc)
+                    _block_task(theta, sq, I, J, nblk, m, d, bias, act, method, nodes, weights, acc, WT, accJ, vec)
 
 
 @njit(cache=True, parallel=True)
