@@ -11,6 +11,7 @@ from .linearized import Prediction, function_space
 from .model import Model, init_particles, outputs, risk
 from .ntk import analytic_ntk, empirical_ntk, nngp
 from .scaling import get_scaling
+from .trajectory import load
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,5 @@ __all__ = [
     "ACTIVATIONS", "custom", "ConfigError", "DivergenceError", "FileFormatError",
     "Dynamics", "Flow", "FlowState", "particle_flow", "velocities",
     "Model", "init_particles", "outputs", "risk", "get_scaling", "__version__",
-    "empirical_ntk", "analytic_ntk", "nngp", "function_space", "Prediction",
+    "load", "empirical_ntk", "analytic_ntk", "nngp", "function_space", "Prediction",
 ]
