@@ -288,7 +288,8 @@ def check_layout(f: h5py.File, path) -> None:
     try:
         major, minor = (int(v) for v in np.asarray(version).reshape(-1))
     except (TypeError, ValueError):
-        raise FileFormatError(path, f"is not a valid H5MD file: /h5md version is {version!r}, not [major, minor]") from None
+        raise FileFormatError(
+            path, f"is not a valid H5MD file: /h5md version is {version!r}, not [major, minor]") from None
     if (major, minor) > H5MD_VERSION:
         raise FileFormatError(
             path, f"uses H5MD version {major}.{minor}, newer than {H5MD_VERSION[0]}.{H5MD_VERSION[1]} "
@@ -430,11 +431,11 @@ class Particles:
         if len(key) > 2:
             raise IndexError("index particles as [snapshots] or [snapshots, particles]")
         T, m = self.shape[0], self.shape[1]
-        s_sel, s_perm, s_scalar = _normalise(key[0], T, "snapshot")
+        s_sel, s_perm, _ = _normalise(key[0], T, "snapshot")
         if len(key) == 2:
-            j_sel, j_perm, j_scalar = _normalise(key[1], m, "particle")
+            j_sel, j_perm, _ = _normalise(key[1], m, "particle")
         else:
-            j_sel, j_perm, j_scalar = slice(0, m), None, False
+            j_sel, j_perm = slice(0, m), None
         with _guard(self._path, f"particle snapshots of {self._ds.name}"):
             if isinstance(s_sel, np.ndarray) and isinstance(j_sel, np.ndarray):
                 out = np.stack([self._ds[int(i), j_sel, :] for i in s_sel]) if s_sel.size else \
@@ -470,9 +471,9 @@ class FlowTrajectory:
 
     def __init__(self, f, path, name):
         self._f, self.path, self.name = f, Path(path), name
-        base = f["particles"][name]
-        pos = base["position"]
         with _guard(path, f"/particles/{name}"):
+            base = f["particles"][name]
+            pos = base["position"]
             T = _committed(pos)
             steps = np.asarray(pos["step"][:T], dtype=np.int64)
             times = np.asarray(pos["time"][:T], dtype=np.float64)

@@ -18,7 +18,7 @@ import pytest
 import meanfield as mf
 from meanfield.data import from_recipe, teacher_student
 from meanfield.errors import ConfigError, DivergenceError
-from meanfield.h5md import Recorder, first_state, handle_sigterm, last_state
+from meanfield.h5md import Recorder, first_state, last_state
 from meanfield.observers import default_observers
 from meanfield.run import simulate
 from meanfield.trajectory import load
