@@ -21,7 +21,7 @@ quadratic   :math:`z^2`                                      :math:`2z`
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple
 
 from ._kernels import activation as _k
 from .errors import ConfigError

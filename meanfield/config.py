@@ -22,7 +22,6 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 
 from . import data as _data
 from .errors import ConfigError, FileFormatError

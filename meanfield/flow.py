@@ -131,7 +131,9 @@ class FlowState(NamedTuple):
 class Flow(NamedTuple):
     """A dynamics: ``init(theta0) -> FlowState`` and ``advance(state, n_steps) -> FlowState``.
 
-    ``model``, ``dynamics`` and ``data`` are kept for observers and recorders.
+    ``model``, ``dynamics`` and ``data`` are kept for observers and recorders; ``observers(flow, theta0)``,
+    when set, gives the observables a run records by default (otherwise
+    :func:`meanfield.observers.default_observers`).
     """
 
     init: Callable
@@ -139,6 +141,7 @@ class Flow(NamedTuple):
     model: Model
     dynamics: Dynamics
     data: object
+    observers: Callable | None = None
 
 
 def _data_arrays(data):
@@ -182,6 +185,31 @@ def _stepper(dynamics: Dynamics) -> _adv.Stepper:
     )
 
 
+def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, data, observers=None) -> Flow:
+    """The ``(init, advance)`` pair over a packed velocity field: shared by every flow constructor."""
+    stepper = _stepper(dynamics)
+    kernels = kernels_for(model)
+
+    def init(theta0, step: int = 0) -> FlowState:
+        theta = check_particles(theta0, model, key="theta0").copy()
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ConfigError("step", step, "a non-negative integer")
+        return FlowState(int(step), int(step) * dynamics.dt, theta)
+
+    def advance(state: FlowState, n_steps: int) -> FlowState:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ConfigError("n_steps", n_steps, "a non-negative integer")
+        theta = state.theta.copy()
+        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
+        step = int(state.step) + int(done)
+        new = FlowState(step, step * dynamics.dt, theta)
+        if status != 0:
+            raise DivergenceError(step, new.t, dynamics.dt, state=new)
+        return new
+
+    return Flow(init, advance, model, dynamics, data, observers)
+
+
 def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
     """Gradient flow of the empirical risk on a finite data set.
 
@@ -203,27 +231,7 @@ def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
     field = make_field(X, y, model, dynamics)
     if dynamics.integrator == "sgd" and dynamics.batch_size > field.X.shape[0]:
         raise ConfigError("dynamics.batch_size", dynamics.batch_size, f"at most n = {field.X.shape[0]} (training points)")
-    stepper = _stepper(dynamics)
-    kernels = kernels_for(model)
-
-    def init(theta0, step: int = 0) -> FlowState:
-        theta = check_particles(theta0, model, key="theta0").copy()
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ConfigError("step", step, "a non-negative integer")
-        return FlowState(int(step), int(step) * dynamics.dt, theta)
-
-    def advance(state: FlowState, n_steps: int) -> FlowState:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ConfigError("n_steps", n_steps, "a non-negative integer")
-        theta = state.theta.copy()
-        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
-        step = int(state.step) + int(done)
-        new = FlowState(step, step * dynamics.dt, theta)
-        if status != 0:
-            raise DivergenceError(step, new.t, dynamics.dt, state=new)
-        return new
-
-    return Flow(init, advance, model, dynamics, data)
+    return flow_from_field(field, model, dynamics, data)
 
 
 def velocities(theta, X, y, model: Model, dynamics: Dynamics | None = None) -> np.ndarray:

@@ -24,7 +24,8 @@ from .model import Model, outputs
 from .ntk import _inputs, _particles, empirical_ntk
 from .scaling import get_scaling
 
-__all__ = ["Prediction", "function_space", "function_space_from_particles", "loss_bound", "decay_factors"]
+__all__ = ["Prediction", "function_space", "function_space_from_particles", "loss_bound", "decay_factors",
+           "Linearization", "linearized_flow", "linearized_outputs", "linearized_observers"]
 
 
 class Prediction(NamedTuple):
@@ -281,3 +282,103 @@ def function_space_from_particles(theta0, X, y, X_test=None, *, activation="relu
     Ks = empirical_ntk(theta0, X_test, X, **kw)
     f0s = outputs(theta0, X_test, model)
     return lambda t: solve(t, Ks, f0s)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parameter space: the linearised network integrated like the particle flow
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def linearized_outputs(theta, theta0, X, model) -> np.ndarray:
+    r"""Outputs of the network linearised at ``theta0``.
+
+    Parameters
+    ----------
+    theta, theta0 : ndarray, shape (m, p)
+    X : ndarray, shape (n, d)
+    model : Model
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        :math:`f^{\rm lin}(x;\theta) = f(x;\theta^0) + c\,m^{-\alpha}\sum_j\nabla_\theta\varphi(\theta^0_j;x)\cdot
+        (\theta_j-\theta^0_j)`.
+    """
+    from .model import check_inputs, check_particles, kernels_for, outputs
+
+    theta = check_particles(theta, model)
+    theta0 = check_particles(theta0, model, key="theta0")
+    X = check_inputs(X, model)
+    f0 = outputs(theta0, X, model)
+    out = np.empty(X.shape[0], dtype=model.np_dtype)
+    n = X.shape[0]
+    kernels_for(model).lin_outputs(theta, theta0, X, f0, np.arange(n), n, model.act.code, model.bias,
+                                   model.output_scale, out)
+    return out
+
+
+def linearized_observers(flow, theta0) -> dict:
+    """Default observables of a linearised flow: its train/test risk (of f_lin), displacement, identity bound."""
+    from .observers import displacement, identity_bound
+
+    ref = flow.data.theta0
+    base = flow.data.data
+
+    def loss(X, y):
+        y = np.asarray(y, dtype=np.float64)
+        return lambda state: 0.5 * float(np.mean((linearized_outputs(state.theta, ref, X, flow.model) - y) ** 2))
+
+    obs = {"train_loss": loss(base.X, base.y) if hasattr(base, "X") else loss(*base)}
+    X_test = getattr(base, "X_test", None)
+    if X_test is not None and len(X_test):
+        obs["test_loss"] = loss(X_test, base.y_test)
+    obs["displacement"] = displacement(theta0)
+    obs["identity_bound"] = identity_bound(theta0)
+    return obs
+
+
+class Linearization(NamedTuple):
+    """The data of a linearised flow (``Flow.data``): the training data and the linearisation point."""
+
+    data: object
+    theta0: np.ndarray
+
+
+def linearized_flow(data, model, dynamics, theta0):
+    r"""Gradient flow of the network linearised at ``theta0``, in parameter space.
+
+    The particles follow the same dynamics as :func:`~meanfield.flow.particle_flow` (same integrators, noise,
+    weight decay, SGD batches), with the network replaced by its linearisation
+
+    .. math:: f^{\rm lin}(x;\theta) = f(x;\theta^0) + \nabla_\theta f(x;\theta^0)\cdot(\theta - \theta^0).
+
+    Without noise or weight decay its outputs on the training set follow the linear ODE
+    :math:`\dot f = -\frac1n\Theta_0 (f - y)` exactly, the function-space solution of
+    :func:`function_space` with the empirical kernel at ``theta0``; here every particle has a trajectory too
+    (for optimal-transport distances and displacements).
+
+    Parameters
+    ----------
+    data : Dataset or (X, y)
+    model : Model
+    dynamics : Dynamics
+    theta0 : ndarray, shape (m, p)
+        The linearisation point (normally the initial particles of the run).
+
+    Returns
+    -------
+    Flow
+        With ``data`` a :class:`Linearization` and default observers :func:`linearized_observers`.
+    """
+    from ._kernels import advance as _adv
+    from .flow import _data_arrays, flow_from_field, make_field
+    from .model import check_particles, outputs
+
+    theta0 = check_particles(theta0, model, key="theta0").copy()
+    field = make_field(*_data_arrays(data), model, dynamics)
+    if dynamics.integrator == "sgd" and dynamics.batch_size > field.X.shape[0]:
+        raise ConfigError("dynamics.batch_size", dynamics.batch_size,
+                          f"at most n = {field.X.shape[0]} (training points)")
+    f0 = outputs(theta0, field.X, model)
+    field = field._replace(kind=_adv.LINEARIZED, theta0=theta0, f0=f0)
+    return flow_from_field(field, model, dynamics, Linearization(data, theta0), observers=linearized_observers)

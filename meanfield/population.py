@@ -36,8 +36,8 @@ from . import _kernels
 from ._kernels import advance as _adv
 from ._kernels import population as _kp
 from .activations import Activation, get_activation
-from .errors import ConfigError, DivergenceError
-from .flow import Dynamics, Flow, FlowState, _stepper
+from .errors import ConfigError
+from .flow import Dynamics, Flow, flow_from_field
 from .model import Model, check_particles, kernels_for
 
 __all__ = [
@@ -323,27 +323,7 @@ def _risk(theta, field, model):
 
 
 def _make_flow(field, model, dynamics, data):
-    stepper = _stepper(dynamics)
-    kernels = kernels_for(model)
-
-    def init(theta0, step: int = 0) -> FlowState:
-        theta = check_particles(theta0, model, key="theta0").copy()
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ConfigError("step", step, "a non-negative integer")
-        return FlowState(int(step), int(step) * dynamics.dt, theta)
-
-    def advance(state: FlowState, n_steps: int) -> FlowState:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ConfigError("n_steps", n_steps, "a non-negative integer")
-        theta = state.theta.copy()
-        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
-        step = int(state.step) + int(done)
-        new = FlowState(step, step * dynamics.dt, theta)
-        if status != 0:
-            raise DivergenceError(step, new.t, dynamics.dt, state=new)
-        return new
-
-    return Flow(init, advance, model, dynamics, data)
+    return flow_from_field(field, model, dynamics, data, observers=population_observers)
 
 
 def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",

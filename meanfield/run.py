@@ -83,8 +83,8 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
     snapshot_every : int
         Steps between snapshots; the last snapshot is at the end even if the count does not divide.
     observers : dict of str to callable, optional
-        ``name -> obs(state)``; default :func:`~meanfield.observers.default_observers`, measured against
-        the particles of ``start``.
+        ``name -> obs(state)``; default ``flow.observers`` or :func:`~meanfield.observers.default_observers`,
+        measured against the particles of ``start``.
     recorder : object, optional
         Receives ``begin(flow, state)``, ``append(state, values)`` after every snapshot, and
         ``close(status)``; see :mod:`meanfield.h5md`.
@@ -109,7 +109,7 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
         raise ConfigError("snapshot_every", snapshot_every, "a positive integer")
     state = start if isinstance(start, FlowState) else flow.init(start)
     if observers is None:
-        observers = default_observers(flow, state.theta)
+        observers = (flow.observers or default_observers)(flow, state.theta)
     if progress is None:
         progress = sys.stderr.isatty()
     times, steps, thetas, values = [], [], [], {name: [] for name in observers}

@@ -16,12 +16,12 @@ from types import SimpleNamespace
 from numba import njit
 from numba.core.dispatcher import Dispatcher
 
-from . import advance, finite, population
+from . import advance, finite, linearized, population
 
 #: The cached kernels for built-in activations.
 BUILTIN = SimpleNamespace(
     outputs=finite.outputs, residuals=finite.residuals, velocities=finite.velocities,
-    velocity=advance.velocity, advance=advance.advance,
+    velocity=advance.velocity, advance=advance.advance, lin_outputs=linearized.lin_outputs,
     population_velocities=population.population_velocities, pop_pair_table=population.pop_pair_table,
     pop_teacher_energy=population.pop_teacher_energy, pop_risk_from_rows=population.pop_risk_from_rows,
 )
@@ -60,6 +60,6 @@ def custom_kernels(activation):
         s, ds = _scalar(activation.sigma), _scalar(activation.dsigma)
         sig = njit(inline="always")(lambda code, z: s(z))
         dsig = njit(inline="always")(lambda code, z: ds(z))
-        k = _rebind([finite, population, advance], {"sigma": sig, "dsigma": dsig})
+        k = _rebind([finite, linearized, population, advance], {"sigma": sig, "dsigma": dsig})
         _CUSTOM[key] = SimpleNamespace(**{name: k[name] for name in vars(BUILTIN)})
     return _CUSTOM[key]

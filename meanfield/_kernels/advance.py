@@ -26,20 +26,22 @@ from numba import njit, prange
 
 from . import random as rnd
 from .finite import residuals, velocities
+from .linearized import lin_residuals, lin_velocities
 from .population import pop_online_batch, population_velocities
 
-FINITE, POPULATION, ONLINE = 0, 1, 2
+FINITE, POPULATION, ONLINE, LINEARIZED = 0, 1, 2, 3
 #: Counter-based stream of the fresh Gaussian inputs of online SGD (NOISE = 0 and BATCH = 1 in random.py).
 ONLINE_STREAM = 2
 _NO_TEACHER = np.zeros((0, 2))
 _NO_NODES = np.zeros(0)
+_NO_REFERENCE = np.zeros((0, 2))
 EULER, HEUN, RK4, EULER_MARUYAMA, SGD = 0, 1, 2, 3, 4
 
 
 class Field(NamedTuple):
     """Arrays and scalars that define the velocity field F(theta)."""
 
-    kind: int  # FINITE, POPULATION or ONLINE
+    kind: int  # FINITE, POPULATION, ONLINE or LINEARIZED
     act: int  # activation code
     bias: bool
     X: np.ndarray  # (n, d) inputs; POPULATION: (0, d); ONLINE: (B, d) buffer refilled every step
@@ -52,6 +54,8 @@ class Field(NamedTuple):
     method: int = 0  # population.CLOSED or population.QUAD
     nodes: np.ndarray = _NO_NODES  # (q,) probabilists' Gauss-Hermite nodes (POPULATION with QUAD)
     weights: np.ndarray = _NO_NODES  # (q,) their weights, summing to one
+    theta0: np.ndarray = _NO_REFERENCE  # (m, p) linearisation point (LINEARIZED)
+    f0: np.ndarray = _NO_NODES  # (n,) outputs f(X; theta0) (LINEARIZED)
 
 
 class Stepper(NamedTuple):
@@ -71,6 +75,11 @@ def velocity(field, theta, idx, nb, r, out):
     if field.kind == FINITE or field.kind == ONLINE:
         residuals(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, r)
         velocities(theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
+    elif field.kind == LINEARIZED:
+        lin_residuals(theta, field.theta0, field.X, field.y, field.f0, idx, nb, field.act, field.bias,
+                      field.out_scale, r)
+        lin_velocities(theta, field.theta0, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D,
+                       field.lam, out)
     elif field.kind == POPULATION:
         rows = np.empty((theta.shape[0], 2))
         population_velocities(theta, field.teacher, field.teacher.shape[1] - 2, field.bias, field.act,
