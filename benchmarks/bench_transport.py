@@ -75,6 +75,7 @@ def pot_sliced_default(x, y):
 def main(quick=False, big=False):
     T._ot()  # import POT outside the timings
     sizes = [500, 1000] if quick else [500, 1000, 2000, 4000]
+    sinkhorn_max_m = 500 if "--no-big-sinkhorn" in sys.argv else 2000
     rows = []
 
     def row(m, case, method, value, sec, mib, exact_value=None, stderr=0.0, note=""):
@@ -94,12 +95,14 @@ def main(quick=False, big=False):
                 row(m, case, "exact (ot.emd, capped 100 m n)", r.value, s, mem, ex)
             v, s, mem = timed(lambda: pot_emd2_default(x, y))
             row(m, case, "POT ot.emd2(ot.dist) default", v, s, mem, ex, note="numItermax=1e5")
-            if m <= 2000:
+            # "moved": reg = 0.05 x median cross cost is ~100x W2^2; Sinkhorn does not reach tol in 1e4 iterations
+            # (m = 500: 16 s, then NotConvergedError) and POT's capped answer is 35 % off: timed at m = 500 only.
+            if m <= sinkhorn_max_m and (case == "indep" or m == 500):
                 r, s, mem = timed(lambda: T.sinkhorn(x, y, reg=0.05))
                 row(m, case, "sinkhorn reg=0.05", r.value, s, mem, ex, note=f"niter={r.params['niter']}")
                 v, s, mem = timed(lambda: pot_sinkhorn2_default(x, y))
                 row(m, case, "POT ot.sinkhorn2 default (reg 0.05 med)", v, s, mem, ex, note="numItermax=1000")
-            if m <= 1000:
+            if m <= min(1000, sinkhorn_max_m) and case == "indep":
                 r, s, mem = timed(lambda: T.sinkhorn_divergence(x, y, reg=0.05))
                 row(m, case, "sinkhorn_divergence reg=0.05", r.value, s, mem, ex)
             r, s, mem = timed(lambda: T.sliced(x, y))
@@ -120,9 +123,9 @@ def main(quick=False, big=False):
             r, s, mem = timed(lambda: T.w2(x, y))
             row(m, case, f"w2 auto -> {r.method} s={r.params['size']} k={r.params['n_subsets']}", r.value, s, mem,
                 stderr=r.stderr)
-            r, s, mem = timed(lambda: T.sliced(x, y))
-            row(m, case, "sliced 200 proj (SW2, not W2)", r.value, s, mem, stderr=r.stderr)
-            if m <= 10**5:
+            if m <= 10**5:  # at 1e6 our 200-projection sliced ran > 7 min (POT's 1-d solver): not timed
+                r, s, mem = timed(lambda: T.sliced(x, y))
+                row(m, case, "sliced 200 proj (SW2, not W2)", r.value, s, mem, stderr=r.stderr)
                 v, s, mem = timed(lambda: pot_sliced_default(x, y))
                 row(m, case, "POT sliced default 50 proj", v, s, mem)
             r, s, mem = timed(lambda: T.gelbrich_bound(x, y))

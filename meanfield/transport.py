@@ -335,8 +335,8 @@ def gelbrich_bound(mu, nu, *, weights_mu=None, weights_nu=None) -> float:
     x, y, a, b, _ = _check_pair(mu, nu, weights_mu, weights_nu)
     mx, my = a @ x, b @ y
     xc, yc = x - mx, y - my
-    sx = (xc * a[:, None]).T @ xc
-    sy = (yc * b[:, None]).T @ yc
+    sx = np.ascontiguousarray(xc.T * a) @ xc
+    sy = np.ascontiguousarray(yc.T * b) @ yc
     r = _sqrtm_psd(sx)
     cross = _sqrtm_psd(r @ sy @ r)
     v = float(np.sum((mx - my) ** 2) + np.trace(sx) + np.trace(sy) - 2.0 * np.trace(cross))
@@ -362,8 +362,8 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
         ``"assignment"``: ``scipy.optimize.linear_sum_assignment`` (only for m = n and uniform weights, where a
         permutation is optimal; the fastest, by far when the clouds are close to each other). ``"emd"``: POT's
         network simplex ``ot.emd`` on the dense cost. ``"lazy"``: ``ot.emd2_lazy``, the same solver computing
-        costs on the fly with O(m + n) memory. ``"auto"``: assignment when it applies, else emd when the cost
-        matrix has at most ``MAX_DENSE_ENTRIES`` entries, else lazy.
+        costs on the fly with O(m + n) memory. ``"auto"``: lazy when the dense cost matrix would exceed
+        ``MAX_DENSE_ENTRIES`` entries (1.25e8, 1 GB), else assignment when it applies, else emd.
     max_iter : int, optional
         Iteration cap of the network simplex; by default ``max(1e5, 100 m n)`` (POT's own default of 1e5 is
         reached near m = 3000 and silently returns a wrong value).
@@ -391,12 +391,12 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
     m, n = x.shape[0], y.shape[0]
     square_uniform = uniform and m == n
     if solver == "auto":
-        if square_uniform:
-            solver = "assignment"
-        elif m * n <= MAX_DENSE_ENTRIES:
-            solver = "emd"
-        else:
+        if m * n > MAX_DENSE_ENTRIES:
             solver = "lazy"
+        elif square_uniform:
+            solver = "assignment"
+        else:
+            solver = "emd"
     elif solver == "assignment" and not square_uniform:
         raise ConfigError("solver", solver, "'emd' or 'lazy' (the assignment solver needs m = n, uniform weights)")
     cap = _emd_cap(m, n) if max_iter is None else _positive_int(max_iter, "max_iter")
@@ -623,7 +623,8 @@ def sliced(mu, nu, *, weights_mu=None, weights_nu=None, n_projections=200, seed=
         Number of directions, drawn uniformly on the sphere from ``numpy.random.default_rng(seed)``.
     seed : int
     chunk : int, optional
-        Directions per POT call (memory ~ 16 (m + n) chunk bytes); by default so that a call uses ~256 MB.
+        Directions per POT call; by default ``256 MiB // (16 (m + n))``. POT's 1-d solver allocates several
+        times the projected data: measured peak 1.6 GB for m = n = 1e5 with 200 directions (3 calls).
 
     Returns
     -------
