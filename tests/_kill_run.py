@@ -11,6 +11,7 @@ VARIANT is "full" (float64, all particles, gzip) or "lossy" (float32, a subset o
 
 import os
 import sys
+import time
 
 import meanfield as mf
 from meanfield.data import teacher_student
@@ -45,6 +46,9 @@ class Announce:
     def append(self, state, values):
         self.rec.append(state, values)
         print(state.step, flush=True)
+        # MEANFIELD_TEST_PACE (seconds) slows the run down after each snapshot, so that a test that signals the
+        # process after reading the file does not race against the run finishing on a fast machine.
+        time.sleep(float(os.environ.get("MEANFIELD_TEST_PACE", "0")))
 
     def close(self, status):
         self.rec.close(status)
