@@ -47,6 +47,7 @@ def _run(args) -> int:
     from .flow import particle_flow
     from .h5md import Recorder, last_state
     from .model import init_particles
+    from .observers import default_observers
     from .run import simulate
     from .trajectory import load
 
@@ -78,15 +79,16 @@ def _run(args) -> int:
             if state.step >= total:
                 continue
             start, resume = state, True
-        rec = Recorder(path, config=cfg.to_dict(), data=data, seed=cfg.model_seed(),
+        observers = default_observers(flow, theta0)
+        described = {name: obs.describe for name, obs in observers.items() if hasattr(obs, "describe")}
+        rec = Recorder(path, config=cfg.to_dict() | {"observers": described}, data=data, seed=cfg.model_seed(),
                        compression=cfg.output["compression"], particles_dtype=cfg.output["particles_dtype"],
                        particle_subset=cfg.output["particle_subset"], resume=resume)
         t0 = time.perf_counter()
         steps_left = total - (start.step if resume else 0)
         try:
             simulate(flow, start, n_steps=steps_left, snapshot_every=int(cfg.run["snapshot_every"]),
-                     observers=None if not resume else _observers_for(flow, path), recorder=rec,
-                     progress=progress, label=scaling)
+                     observers=observers, recorder=rec, progress=progress, label=scaling)
         except DivergenceError as err:
             print(f"meanfield: {scaling}: {err}; snapshots up to the last good state are in {path}", file=sys.stderr)
             return 1
@@ -106,22 +108,13 @@ def _run(args) -> int:
     summary = {s: v.summary() for s, v in views.items()}
     (out / f"{stem}_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
-        names = [n for n in ("train_loss", "test_loss", "displacement", "identity_bound")
+        names = [n for n in ("train_loss", "test_loss", "displacement", "w2_to_init")
                  if any(n in v for v in summary.values())]
         print(f"{'scaling':<12}{'t':>8}" + "".join(f"{n:>16}" for n in names) + f"{'status':>12}")
         for s, v in summary.items():
             print(f"{s:<12}{v['t']:>8g}" + "".join(f"{v.get(n, float('nan')):>16.4g}" for n in names)
                   + f"{v['status']:>12}")
     return 0
-
-
-def _observers_for(flow, path):
-    """Observers of a resumed run: displacements stay measured against the file's initial particles."""
-    from .observers import default_observers
-    from .trajectory import load
-
-    with load(path) as tr:
-        return default_observers(flow, tr.first_state().theta)
 
 
 class _RunView:

@@ -319,7 +319,7 @@ def linearized_outputs(theta, theta0, X, model) -> np.ndarray:
 
 def linearized_observers(flow, theta0) -> dict:
     """Default observables of a linearised flow: its train/test risk (of f_lin), displacement, identity bound."""
-    from .observers import displacement, identity_bound
+    from .observers import displacement, identity_bound, w2_to_init
 
     ref = flow.data.theta0
     base = flow.data.data
@@ -334,6 +334,7 @@ def linearized_observers(flow, theta0) -> dict:
         obs["test_loss"] = loss(X_test, base.y_test)
     obs["displacement"] = displacement(theta0)
     obs["identity_bound"] = identity_bound(theta0)
+    obs.update(w2_to_init(theta0))
     return obs
 
 

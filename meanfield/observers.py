@@ -7,7 +7,11 @@ run records unless told otherwise:
 * ``test_loss``: the same on the test set (when the data has one);
 * ``displacement``: :math:`\|\theta_t - \theta_0\|_F / \|\theta_0\|_F`, the relative parameter displacement;
 * ``identity_bound``: :math:`\big(\frac1m\sum_j |\theta_j(t) - \theta_j(0)|^2\big)^{1/2}`, the cost of the
-  identity coupling, an upper bound on :math:`W_2(\mu_t, \mu_0)`.
+  identity coupling, an upper bound on :math:`W_2(\mu_t, \mu_0)`;
+* ``w2_to_init`` and ``w2_stderr``: :math:`W_2(\mu_t, \mu_0)` between the particle measures
+  (:class:`meanfield.transport.W2ToInit`: exact for m <= 1000, a paired subsampled estimate with its standard
+  error above). The method and its parameters are the observer's ``describe`` attribute, which the command line
+  records in the result file (``/parameters/config``, key ``observers``).
 """
 
 from __future__ import annotations
@@ -51,12 +55,36 @@ def identity_bound(theta0):
     return lambda state: float(np.sqrt(np.mean(np.sum((state.theta - theta0) ** 2, axis=1))))
 
 
+def w2_to_init(theta0) -> dict:
+    """Observers ``w2_to_init`` and ``w2_stderr`` (one optimal-transport solve per snapshot, shared)."""
+    from .transport import W2ToInit
+
+    w2 = W2ToInit(np.array(theta0, dtype=np.float64))
+    last = {}
+
+    def solve(state):
+        if last.get("step") != state.step or last.get("theta") is not state.theta:
+            last.update(step=state.step, theta=state.theta, result=w2(state.theta))
+        return last["result"]
+
+    def value(state):
+        return solve(state)["w2_to_init"]
+
+    def stderr(state):
+        return solve(state)["w2_stderr"]
+
+    value.describe = stderr.describe = {"method": w2.method, "params": w2.params}
+    return {"w2_to_init": value, "w2_stderr": stderr}
+
+
 def default_observers(flow, theta0) -> dict:
-    """``train_loss``, ``test_loss`` (if the data has a test set), ``displacement``, ``identity_bound``."""
+    """``train_loss``, ``test_loss`` (if the data has a test set), ``displacement``, ``identity_bound``,
+    ``w2_to_init``, ``w2_stderr``."""
     obs = {"train_loss": train_loss(flow)}
     t = test_loss(flow)
     if t is not None:
         obs["test_loss"] = t
     obs["displacement"] = displacement(theta0)
     obs["identity_bound"] = identity_bound(theta0)
+    obs.update(w2_to_init(theta0))
     return obs

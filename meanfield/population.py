@@ -421,8 +421,9 @@ def population_observers(flow: Flow, theta0=None) -> dict:
 
     obs = {"train_loss": risk, "test_loss": risk}
     if theta0 is not None:
-        from .observers import displacement, identity_bound
+        from .observers import displacement, identity_bound, w2_to_init
 
         obs["displacement"] = displacement(theta0)
         obs["identity_bound"] = identity_bound(theta0)
+        obs.update(w2_to_init(theta0))
     return obs

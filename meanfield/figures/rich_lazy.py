@@ -1,7 +1,8 @@
 r"""Rich vs lazy: the same initial particles trained under two scalings.
 
-Three panels: (a) train and test risk against time; (b) how far the particles move, the relative displacement
-:math:`\|\theta_t-\theta_0\|_F/\|\theta_0\|_F` against time, with the early-time log-log slope printed; (c) the
+Three panels: (a) train and test risk against time; (b) how far the particle measure moves, :math:`W_2(\mu_t, \mu_0)` (or the relative displacement
+:math:`\|\theta_t-\theta_0\|_F/\|\theta_0\|_F` when W2 was not recorded) against time, with the early-time
+log-log slope printed; (c) the
 particles at the end of each run, each neuron drawn at (cosine of :math:`w_j` with its closest teacher neuron,
 effective output weight :math:`|a_j|\,|w_j|/\sqrt d`), the initial particles in grey.
 """
@@ -54,10 +55,10 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
         ax_loss.plot(t[1:], obs["train_loss"][1:], color=col, label=f"{lab}: train")
         if "test_loss" in obs:
             ax_loss.plot(t[1:], obs["test_loss"][1:], color=col, ls="--", label=f"{lab}: test")
-        disp = np.asarray(obs["displacement"])
+        moved = np.asarray(obs["w2_to_init"] if "w2_to_init" in obs else obs["displacement"])
         early = slice(1, max(3, len(t) // 10))
-        slope = loglog_slope(t[early], disp[early])
-        ax_disp.plot(t[1:], disp[1:], color=col, label=f"{lab} (early slope {slope:.2f})")
+        slope = loglog_slope(t[early], moved[early])
+        ax_disp.plot(t[1:], moved[1:], color=col, label=f"{lab} (slope {slope:.2f} for t < {t[early][-1]:g})")
     for name, run in runs.items():
         col, lab = COLORS.get(name, "k"), LABELS.get(name, name)
         d = run.d
@@ -72,9 +73,11 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
     ax_part.scatter(x0, y0, s=4, color="0.6", alpha=0.4, label="initial particles", zorder=0)
     ax_loss.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)", ylabel=r"risk $\frac{1}{2n}\sum_i (f(x_i)-y_i)^2$",
                 title="(a) train and test risk")
+    w2 = all("w2_to_init" in run.observables for run in runs.values())
     ax_disp.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)",
-                ylabel=r"relative displacement $\|\theta_t-\theta_0\|_F/\|\theta_0\|_F$",
-                title="(b) how far the particles move")
+                ylabel=r"$W_2(\mu_t, \mu_0)$ (particle coordinates)" if w2 else
+                r"relative displacement $\|\theta_t-\theta_0\|_F/\|\theta_0\|_F$",
+                title="(b) how far the particle measure moves")
     if teacher is not None:
         ax_part.set(xlabel=r"cosine of $w_j$ with the closest teacher neuron",
                     ylabel=r"effective weight $|a_j|\,|w_j|/\sqrt{d}$", yscale="log",
