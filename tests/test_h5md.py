@@ -203,7 +203,7 @@ def test_arrays_data_stored_when_no_recipe(tmp_path, one_thread):
         np.testing.assert_array_equal(traj.data["arrays"]["X"], X)
         np.testing.assert_array_equal(traj.data["arrays"]["y"], y)
         assert traj.seed is None and traj.config is None
-        assert set(traj.observables) == {"train_loss", "displacement", "identity_bound"}
+        assert set(traj.observables) == {"train_loss", "displacement", "identity_bound", "w2_to_init", "w2_stderr"}
 
 
 def test_second_flow_group(tmp_path, one_thread):
