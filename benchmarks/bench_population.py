@@ -108,7 +108,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="m in {1000, 4000} only")
     ap.add_argument("--big", action="store_true", help="also run m = 10^5 (peak memory, ~minutes)")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
     args = ap.parse_args(argv)
 
     import numba
