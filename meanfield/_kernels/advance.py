@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from . import random as rnd
 from .finite import residuals, velocities
-from .linearized import lin_residuals, lin_velocities
+from .linearized import lin_residuals
 from .population import pop_online_batch, population_velocities
 
 FINITE, POPULATION, ONLINE, LINEARIZED = 0, 1, 2, 3
@@ -74,12 +74,12 @@ def velocity(field, theta, idx, nb, r, out):
     """out = F(theta) on the points X[idx[:nb]] (FINITE, ONLINE) or on the population (POPULATION)."""
     if field.kind == FINITE or field.kind == ONLINE:
         residuals(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, r)
-        velocities(theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
+        velocities(theta, theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
     elif field.kind == LINEARIZED:
         lin_residuals(theta, field.theta0, field.X, field.y, field.f0, idx, nb, field.act, field.bias,
                       field.out_scale, r)
-        lin_velocities(theta, field.theta0, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D,
-                       field.lam, out)
+        velocities(theta, field.theta0, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D,
+                   field.lam, out)
     elif field.kind == POPULATION:
         rows = np.empty((theta.shape[0], 2))
         population_velocities(theta, field.teacher, field.teacher.shape[1] - 2, field.bias, field.act,

@@ -67,18 +67,22 @@ def residuals(theta, X, y, idx, nb, act, bias, out_scale, r):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def velocities(theta, X, idx, nb, r, act, bias, coef, D, lam, out):
-    """out[j] = velocity of particle j given the residuals r[:nb] on the points X[idx[:nb]]."""
+def velocities(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
+    """out[j] = velocity of particle j given the residuals r[:nb] on the points X[idx[:nb]].
+
+    The features grad phi are evaluated at the particles ``at``: ``at = theta`` for the network itself,
+    ``at = theta0`` for the network linearised at theta0 (``linearized.py``); weight decay acts on ``theta``.
+    """
     d = X.shape[1]
     m, p = theta.shape
     inv_sqrt_d = 1.0 / math.sqrt(d)
     scale = -coef / nb
     for j in prange(m):
         acc = np.zeros(p)  # a private accumulator lets the axpy below vectorise
-        a = theta[j, 0]
+        a = at[j, 0]
         for k in range(nb):
             i = idx[k]
-            z = _preactivation(theta, j, X, i, d, bias, inv_sqrt_d)
+            z = _preactivation(at, j, X, i, d, bias, inv_sqrt_d)
             rk = r[k]
             acc[0] += rk * sigma(act, z)
             g = rk * a * dsigma(act, z)

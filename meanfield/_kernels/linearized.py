@@ -5,14 +5,14 @@ r"""Kernels of the network linearised at :math:`\theta^0` (parameter space).
    \nabla_\theta\varphi(\theta^0; x)\cdot\delta = \delta_a\sigma(z^0) + a^0\sigma'(z^0)(\delta_w\cdot x/\sqrt d + \delta_b)
 
 Its risk gradient has the same form as the network's with every :math:`\nabla\varphi` frozen at
-:math:`\theta^0`, so the velocity of particle j is
-:math:`-\frac{k}{|B|} D\sum_{i\in B} r^{\rm lin}_i \nabla_\theta\varphi(\theta^0_j; x_i) - \lambda\theta_j`.
-Same parallel layout and determinism as ``finite.py``.
+:math:`\theta^0`, so the velocity of particle j,
+:math:`-\frac{k}{|B|} D\sum_{i\in B} r^{\rm lin}_i \nabla_\theta\varphi(\theta^0_j; x_i) - \lambda\theta_j`, is
+``finite.velocities`` with the features taken at ``theta0``. Same parallel layout and determinism as
+``finite.py``.
 """
 
 import math
 
-import numpy as np
 from numba import njit, prange
 
 from .activation import dsigma, sigma
@@ -45,30 +45,3 @@ def lin_residuals(theta, theta0, X, y, f0, idx, nb, act, bias, out_scale, r):
     lin_outputs(theta, theta0, X, f0, idx, nb, act, bias, out_scale, r)
     for k in range(nb):
         r[k] -= y[idx[k]]
-
-
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def lin_velocities(theta, theta0, X, idx, nb, r, act, bias, coef, D, lam, out):
-    """out[j] = velocity of particle j of the linearised network given residuals r[:nb]."""
-    d = X.shape[1]
-    m, p = theta.shape
-    inv_sqrt_d = 1.0 / math.sqrt(d)
-    scale = -coef / nb
-    for j in prange(m):
-        acc = np.zeros(p)
-        a0 = theta0[j, 0]
-        for k in range(nb):
-            i = idx[k]
-            z = _preactivation(theta0, j, X, i, d, bias, inv_sqrt_d)
-            rk = r[k]
-            acc[0] += rk * sigma(act, z)
-            g = rk * a0 * dsigma(act, z)
-            for q in range(d):
-                acc[1 + q] += g * X[i, q]
-            if bias:
-                acc[1 + d] += g
-        out[j, 0] = scale * D[0] * acc[0] - lam * theta[j, 0]
-        for q in range(1, 1 + d):
-            out[j, q] = (scale * inv_sqrt_d) * D[q] * acc[q] - lam * theta[j, q]
-        if bias:
-            out[j, 1 + d] = scale * D[1 + d] * acc[1 + d] - lam * theta[j, 1 + d]
