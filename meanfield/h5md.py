@@ -45,6 +45,7 @@ import getpass
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import sys
@@ -506,14 +507,21 @@ class Recorder(Sink):
 
     @contextlib.contextmanager
     def _editing(self):
-        """Structural changes (new groups/datasets) happen outside SWMR mode."""
+        """Structural changes (new groups/datasets) happen outside SWMR mode, on a copy.
+
+        HDF5 cannot create objects in SWMR mode, and a file open for writing outside SWMR mode can be left
+        unreadable by a SIGKILL. So an existing file is copied to ``.<name>.<pid>.partial``, changed there, and
+        renamed over the original by :meth:`_commit`: a kill at any moment leaves the original, with every
+        snapshot flushed before it, intact.
+        """
         if self._file is None and not self._created:
             self._create_file()
-        elif self._file is None:
-            self._file = h5py.File(self.path, "a", libver="latest")
-        elif self._swmr:
-            self._file.close()
-            self._file = h5py.File(self.path, "a", libver="latest")
+        elif self._file is None or self._swmr:
+            if self._file is not None:
+                self._file.close()
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+            shutil.copyfile(self.path, tmp)
+            self._file, self._tmp = h5py.File(tmp, "a", libver="latest"), tmp
             self._swmr = False
         yield self._file
         self._file.flush()

@@ -461,3 +461,40 @@ def test_resume_the_image_of_a_killed_writer(tmp_path, one_thread):
         for key, value in ref.observables.items():
             np.testing.assert_array_equal(a.observables[key].value, value)
     check_h5md(copy)
+
+
+KILL_DURING_SECOND_FLOW = r"""
+import os, signal, sys
+import meanfield as mf
+from meanfield import h5md
+from meanfield.data import teacher_student
+from meanfield.run import simulate
+
+ds = teacher_student(2, 8, 5, k=1, activation="tanh", seed=2)
+model = mf.Model(d=2, m=12, activation="tanh")
+flow = mf.particle_flow(ds, model, mf.Dynamics(lr=0.5, dt=0.05))
+theta0 = mf.init_particles(model, 4)
+rec = h5md.Recorder(sys.argv[1], data=ds)
+simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec)   # primary flow: steps 0, 2, 4
+create = h5md.Sink._create
+
+def create_then_die(self, f, *args):
+    create(self, f, *args)          # the second flow's groups and datasets exist, nothing renamed yet
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+h5md.Sink._create = create_then_die
+simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec.group("linearized"))
+"""
+
+
+def test_sigkill_while_a_second_flow_is_being_created_leaves_the_first_intact(tmp_path):
+    path = tmp_path / "two.h5"
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_SECOND_FLOW, str(path)], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with load(path) as traj:
+        assert traj.status == "completed" and traj.flows == ("neurons",)
+        np.testing.assert_array_equal(traj.steps, [0, 2, 4])
+    check_h5md(path)
+    check_pyh5md(path)
