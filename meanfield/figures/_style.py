@@ -31,8 +31,8 @@ def finish(ax, legend=True):
     """Grid, legend, and no crowded minor-tick labels on log axes."""
     from matplotlib.ticker import NullFormatter
 
-    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-        if scale == "log":
+    for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+        if scale == "log" and max(lim) > 10 * min(lim):  # over a decade: major labels suffice
             axis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.3, which="both", lw=0.4)
     if legend:
