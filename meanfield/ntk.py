@@ -40,6 +40,7 @@ from .scaling import get_scaling
 
 __all__ = [
     "empirical_ntk",
+    "model_ntk",
     "nngp",
     "analytic_ntk",
     "gaussian_expectations",
@@ -170,6 +171,19 @@ def _slab(act, Xb, W, a, b, inv_sqrt_d):
 # ----------------------------------------------------------------------------------------------------------
 # empirical kernel
 # ----------------------------------------------------------------------------------------------------------
+
+
+def model_ntk(theta, X1, X2=None, *, model, dynamics=None, block=None):
+    r"""Empirical NTK of the particles of ``model`` trained with ``dynamics``.
+
+    A convenience over :func:`empirical_ntk` that takes activation, scaling, bias and width from a
+    :class:`~meanfield.model.Model` and ``lr``, ``layer_lr`` from a :class:`~meanfield.flow.Dynamics`
+    (default: 1 and (1, 1, 1)), so that :math:`\dot f = -\frac1n\Theta (f - y)` holds for the flow built
+    from the same objects.
+    """
+    lr, layer_lr = (1.0, (1.0, 1.0, 1.0)) if dynamics is None else (dynamics.lr, dynamics.layer_lr)
+    return empirical_ntk(theta, X1, X2, activation=model.act, scaling=model.scale, lr=lr, layer_lr=layer_lr,
+                         bias=model.bias, m=model.m, block=block)
 
 
 def empirical_ntk(

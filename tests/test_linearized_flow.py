@@ -89,3 +89,18 @@ def test_lazy_gap_shrinks_like_inverse_sqrt_width_and_mean_field_does_not(data):
     assert -0.65 <= slope_ntk <= -0.35, gaps
     assert -0.15 <= slope_mf <= 0.15, gaps
     assert np.all(gaps["mean_field"] > 0.1) and gaps["ntk"][-1] < 0.1 * gaps["mean_field"][-1]
+
+
+def test_model_ntk_gives_the_output_velocity_of_the_flow_built_from_the_same_objects(data):
+    """df/dt = -(1/n) Theta (f - y) at t = 0, with the output velocity from a tiny Euler step of the flow."""
+    from meanfield.ntk import model_ntk
+
+    model = mf.Model(d=4, m=30, activation="erf", scaling="lazy", lazy_scale=3.0, bias=True, sigma_b=0.7)
+    dyn = mf.Dynamics(lr=0.8, dt=1e-6, layer_lr=(2.0, 0.5, 1.5))
+    theta0 = mf.init_particles(model, 5)
+    flow = mf.particle_flow(data, model, dyn)
+    f0 = mf.outputs(theta0, data.X_test, model)
+    f1 = mf.outputs(flow.advance(flow.init(theta0), 1).theta, data.X_test, model)
+    r = mf.outputs(theta0, data.X, model) - data.y
+    predicted = -model_ntk(theta0, data.X_test, data.X, model=model, dynamics=dyn) @ r / len(r)
+    np.testing.assert_allclose((f1 - f0) / dyn.dt, predicted, rtol=1e-4, atol=1e-9)
