@@ -89,16 +89,30 @@ def _problem(m, d, seed=0):
     return model, theta, teacher
 
 
+def _peak_rss():
+    """Peak resident set size of this process in bytes: VmHWM of /proc/self/status.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries ru_maxrss over fork and execve, so a child started
+    by a process that once held large arrays (this benchmark's NumPy m x m run) reports the parent's peak.
+    VmHWM belongs to the child's own address space.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
 def _peak_memory_run(m, d):
     """Run one velocity evaluation at size m in a subprocess; return (seconds, peak RSS in bytes)."""
     code = (
-        "import resource, time, sys; sys.path.insert(0, %r)\n"
-        "from bench_population import _problem\n"
+        "import time, sys; sys.path.insert(0, %r)\n"
+        "from bench_population import _peak_rss, _problem\n"
         "import meanfield.population as P\n"
         "model, theta, teacher = _problem(%d, %d)\n"
         "P.population_velocities(theta[:64], teacher, model.__class__(d=%d, m=64, activation='relu'))\n"
         "t0 = time.perf_counter(); P.population_velocities(theta, teacher, model); t = time.perf_counter() - t0\n"
-        "print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+        "print(t, _peak_rss())\n"
     ) % (os.path.dirname(os.path.abspath(__file__)), m, d, d)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), int(out[1])
