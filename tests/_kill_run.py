@@ -39,6 +39,7 @@ class Announce:
 
     def __init__(self, rec):
         self.rec = rec
+        self.snapshots = 0
 
     def begin(self, flow, state):
         self.rec.begin(flow, state)
@@ -46,9 +47,12 @@ class Announce:
     def append(self, state, values):
         self.rec.append(state, values)
         print(state.step, flush=True)
-        # MEANFIELD_TEST_PACE (seconds) slows the run down after each snapshot, so that a test that signals the
-        # process after reading the file does not race against the run finishing on a fast machine.
-        time.sleep(float(os.environ.get("MEANFIELD_TEST_PACE", "0")))
+        self.snapshots += 1
+        # MEANFIELD_TEST_HOLD_AFTER=k: after k snapshots the run waits (up to 120 s) for a signal, so that a test
+        # that signals the process after reading the file never races against the run finishing.
+        hold = int(os.environ.get("MEANFIELD_TEST_HOLD_AFTER", "0"))
+        if hold and self.snapshots >= hold:
+            time.sleep(120)
 
     def close(self, status):
         self.rec.close(status)

@@ -311,14 +311,15 @@ def _env():
         [os.path.dirname(HERE)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
 
 
-def _start(path, variant, pace=0.0):
+def _start(path, variant, hold_after=0):
+    env = dict(_env(), MEANFIELD_TEST_HOLD_AFTER=str(hold_after))
     return subprocess.Popen([sys.executable, KILL_SCRIPT, "run", str(path), variant], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(_env(), MEANFIELD_TEST_PACE=str(pace)))
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_sigterm_marks_interrupted_and_file_is_readable_while_written(tmp_path):
     path = tmp_path / "term.h5"
-    proc = _start(path, "full", pace=0.05)  # 150 snapshots x 0.05 s: still running when the signal comes
+    proc = _start(path, "full", hold_after=6)  # the run waits after 6 snapshots: still running at the signal
     try:
         assert proc.stdout.readline().strip() == "ready"
         seen = [proc.stdout.readline() for _ in range(5)]
