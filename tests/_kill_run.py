@@ -53,6 +53,9 @@ class Announce:
         hold = int(os.environ.get("MEANFIELD_TEST_HOLD_AFTER", "0"))
         if hold and self.snapshots >= hold:
             time.sleep(120)
+        # MEANFIELD_TEST_PACE (seconds per snapshot) sets a floor on the run's duration, so that kill moments
+        # drawn in a fixed window land inside the run however fast the machine is.
+        time.sleep(float(os.environ.get("MEANFIELD_TEST_PACE", "0")))
 
     def close(self, status):
         self.rec.close(status)

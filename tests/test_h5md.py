@@ -311,8 +311,8 @@ def _env():
         [os.path.dirname(HERE)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
 
 
-def _start(path, variant, hold_after=0):
-    env = dict(_env(), MEANFIELD_TEST_HOLD_AFTER=str(hold_after))
+def _start(path, variant, hold_after=0, pace=0.0):
+    env = dict(_env(), MEANFIELD_TEST_HOLD_AFTER=str(hold_after), MEANFIELD_TEST_PACE=str(pace))
     return subprocess.Popen([sys.executable, KILL_SCRIPT, "run", str(path), variant], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
@@ -352,7 +352,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, rng):
     delays = np.concatenate([[0.0, 0.02], rng.uniform(0.0, 0.8, n - 2)])
     variants = ["full" if i % 2 == 0 else "lossy" for i in range(n)]
     paths = [tmp_path / f"k{i}.h5" for i in range(n)]
-    procs = [_start(p, v) for p, v in zip(paths, variants)]
+    procs = [_start(p, v, pace=0.01) for p, v in zip(paths, variants)]  # each run lasts >= 150 x 0.01 s
     outputs = [None] * n
 
     def kill_later(i):
