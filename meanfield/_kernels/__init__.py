@@ -10,13 +10,52 @@ them rebound in turn). Those copies are compiled once per process and activation
 the disk cache keys on the source location, which the copies share with the built-in kernels.
 """
 
+import hashlib
+import os
 import types
+from pathlib import Path
 from types import SimpleNamespace
 
 from numba import njit
 from numba.core.dispatcher import Dispatcher
 
-from . import advance, finite, linearized, population
+
+def drop_stale_cache(folder: Path) -> bool:
+    """Delete numba's cached kernels in ``folder/__pycache__`` when any kernel source has changed.
+
+    numba re-validates a cached function only against its own source file, and a cached kernel embeds the
+    kernels it calls (``advance`` embeds ``finite``, which inlines ``activation``): after an edit to a callee,
+    its callers would otherwise keep running the old code. A digest of every kernel source is kept next to the
+    cache; when it differs, the cache is dropped and rebuilt on first use. Returns whether it dropped anything.
+    """
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(folder.glob("*.py")))).hexdigest()
+    cache = folder / "__pycache__"
+    stamp = cache / "meanfield-kernels.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    dropped = False
+    for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+        try:
+            f.unlink()
+            dropped = True
+        except OSError:
+            pass
+    try:
+        cache.mkdir(exist_ok=True)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}")
+        tmp.write_text(digest)
+        os.replace(tmp, stamp)  # atomic: a concurrent reader sees the old digest or the new one
+    except OSError:  # a read-only installation: numba then caches elsewhere
+        pass
+    return dropped
+
+
+drop_stale_cache(Path(__file__).parent)
+
+from . import advance, finite, linearized, population  # noqa: E402  (after the cache check)
 
 #: The cached kernels for built-in activations.
 BUILTIN = SimpleNamespace(
