@@ -103,9 +103,9 @@ def _erf_closed(q1, q2, r):
     return K, K1, K2, Kr, 0.0, 0.0
 
 
-@njit(cache=True)
-def _quad_gh(act, q1, q2, r, b1, b2, nodes, weights):
-    """Two-dimensional Gauss-Hermite: u = b1 + s1 xi1, v = b2 + s2 (rho xi1 + rho' xi2)."""
+@njit(cache=True, inline="always")
+def _gaussian_pair(q1, q2, r):
+    """Standard deviations, correlation rho and sqrt(1 - rho^2) of (u, v) with variances q1, q2, covariance r."""
     s1 = math.sqrt(q1) if q1 > 0.0 else 0.0
     s2 = math.sqrt(q2) if q2 > 0.0 else 0.0
     rho = 0.0
@@ -114,6 +114,13 @@ def _quad_gh(act, q1, q2, r, b1, b2, nodes, weights):
         rho = min(1.0, max(-1.0, rho))
     # sqrt(1 - rho^2) from the determinant: exactly 0 for a particle with itself (r = q1 = q2)
     rp = math.sqrt(max(0.0, q1 * q2 - r * r)) / (s1 * s2) if s1 > 0.0 and s2 > 0.0 else 1.0
+    return s1, s2, rho, rp
+
+
+@njit(cache=True)
+def _quad_gh(act, q1, q2, r, b1, b2, nodes, weights):
+    """Two-dimensional Gauss-Hermite: u = b1 + s1 xi1, v = b2 + s2 (rho xi1 + rho' xi2)."""
+    s1, s2, rho, rp = _gaussian_pair(q1, q2, r)
     n = nodes.shape[0]
     K = 0.0
     Kr = 0.0
@@ -171,14 +178,7 @@ def _gl_segment(lo, hi, b1, s1, b2, s2, rho, rp, acc):
 
 @njit(cache=True)
 def _quad_relu(q1, q2, r, b1, b2):
-    s1 = math.sqrt(q1) if q1 > 0.0 else 0.0
-    s2 = math.sqrt(q2) if q2 > 0.0 else 0.0
-    rho = 0.0
-    if s1 > 0.0 and s2 > 0.0:
-        rho = r / (s1 * s2)
-        rho = min(1.0, max(-1.0, rho))
-    # sqrt(1 - rho^2) from the determinant: exactly 0 for a particle with itself (r = q1 = q2)
-    rp = math.sqrt(max(0.0, q1 * q2 - r * r)) / (s1 * s2) if s1 > 0.0 and s2 > 0.0 else 1.0
+    s1, s2, rho, rp = _gaussian_pair(q1, q2, r)
     acc = np.zeros(4)
     if s1 == 0.0:
         # u = b1 is constant: E[relu(b1) relu(v)], E[1{b1>0} relu(v)], ...
