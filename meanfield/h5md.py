@@ -28,13 +28,18 @@ with the same three calls for a second flow of the same run (``/particles/linear
           \-- flows/<name>         model, dynamics (JSON), m, stored, status
           \-- resume/<name>        full float64 state when particles are stored lossy
 
-Streaming and crash safety: every chunked dataset grows by one row per snapshot (one chunk per particle
-snapshot), with gzip (default), lzf or no compression and Fletcher-32 checksums. A snapshot is written in the
-order resume record, observables, particles, and within each element value, time, then step: the step dataset's
-length marks what is committed. After every snapshot the file is flushed. The file is written in SWMR mode
-(``libver="latest"``), whose ordered metadata writes keep a file readable after a SIGKILL at any moment; a
-fresh file is built under a temporary name and renamed into place only once it is complete and in SWMR mode.
-The status lives in a dataset (not an attribute) so it can be rewritten in SWMR mode.
+Streaming and crash safety: every chunked dataset grows by one row per snapshot. Particle snapshots and array
+observables have one chunk per row, written once, with gzip (default), lzf or no compression and Fletcher-32
+checksums; step, time and scalar observables have 256 rows per chunk, unfiltered, so rewriting a chunk as it
+fills never changes the bytes of committed rows. A snapshot is written in the order resume record,
+observables, particles, and within each element value, time, then step: the step dataset's length marks what
+is committed. After every snapshot the file is flushed. The file is written in SWMR mode (``libver="latest"``,
+ordered metadata writes) with paged aggregation, so no metadata block crosses a page and a SIGKILL, which
+Linux delivers between the pages of a write, cannot tear one: a killed file opens with every snapshot flushed
+before the kill (docs/hdf5-format.md, "Crash safety", states the argument and its limits). A fresh file is
+built under a temporary name and renamed into place only once it is complete and in SWMR mode; later
+structural changes happen on a copy renamed over the file. The status lives in a dataset (not an attribute)
+so it can be rewritten in SWMR mode.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import contextlib
 import datetime as _dt
 import getpass
 import json
+import mmap
 import os
 import platform
 import shutil
@@ -69,6 +75,10 @@ PARTICLE_DTYPES = {"float64": np.float64, "float32": np.float32}
 _STATUS_DTYPE = "S16"
 _TIME_DTYPE = "S40"
 _SERIES_CHUNK = 256  # rows per chunk of step/time/scalar observables
+#: HDF5 file-space page (paged aggregation): no metadata block or small chunk smaller than a page crosses a
+#: page boundary, so each in-place rewrite is one write inside one page of the operating system's page cache,
+#: which a SIGKILL cannot tear (Linux checks for a fatal signal only between the pages of a write).
+PAGE_SIZE = max(4096, mmap.PAGESIZE)
 
 
 def _now() -> str:
@@ -334,17 +344,24 @@ class Sink:
         for key, a in arrays.items():
             if key not in obs:
                 _series(obs.create_group(key), a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
-                        chunk_rows=_SERIES_CHUNK if a.size <= 16 else max(1, 4096 // max(a.size, 1)))
+                        chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
 
 
 def _series(g, shape, dtype, rec, chunk_rows):
-    """Empty H5MD time-dependent element {step, time, value} under group g."""
-    opts = dict(compression=rec._compression[0], compression_opts=rec._compression[1], fletcher32=True)
+    """Empty H5MD time-dependent element {step, time, value} under group g.
+
+    Crash safety decides the filters. A chunk of ``chunk_rows == 1`` is written once and never again, so it
+    is compressed and checksummed. A chunk of many rows (step, time, scalar observables) is rewritten in
+    place each time a row is added; it stays unfiltered, so that rewrite leaves the bytes of the rows
+    already committed unchanged and a write torn by a kill cannot damage them (a compressed or checksummed
+    chunk would change as a whole, and a filtered chunk is moved when its size changes).
+    """
+    once = dict(compression=rec._compression[0], compression_opts=rec._compression[1], fletcher32=True)
     g.create_dataset("step", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(_SERIES_CHUNK,),
-                     fillvalue=-1, **opts)
-    g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(_SERIES_CHUNK,), **opts)
+                     fillvalue=-1)
+    g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(_SERIES_CHUNK,))
     g.create_dataset("value", shape=(0,) + tuple(shape), maxshape=(None,) + tuple(shape), dtype=dtype,
-                     chunks=(chunk_rows,) + tuple(max(1, s) for s in shape), **opts)
+                     chunks=(chunk_rows,) + tuple(max(1, s) for s in shape), **(once if chunk_rows == 1 else {}))
 
 
 def _extend(datasets, values):
@@ -488,21 +505,18 @@ class Recorder(Sink):
                 and _pid_alive(pid):
             raise FileFormatError(path, f"is still being written by process {pid} on {host}; resume it once "
                                         "that process has stopped")
-        _clear_status_flags(path)
-        try:
-            f = h5py.File(path, "a", libver="latest")
-        except OSError as exc:
-            raise FileFormatError(path, f"cannot be opened for writing ({exc})") from None
-        self._file = f
-        # Drop rows that were extended but not committed (the step dataset is written last).
-        _trim(f)
-        prov = f["parameters/provenance"]
-        prov.attrs["resumed"] = _to_json(json.loads(prov.attrs.get("resumed", "[]")) + [
-            {"time": _now(), "pid": os.getpid(), "host": socket.gethostname()}])
-        prov.attrs["pid"] = np.int64(os.getpid())
-        prov.attrs["host"] = socket.gethostname()
-        f["parameters/status"][()] = np.bytes_("running")
-        f["parameters/end_time"][()] = np.bytes_("")
+        # The changes below (provenance attributes, dropping uncommitted rows) are not SWMR writes: they happen
+        # on a copy that replaces the file once complete (see _editing), so a kill now leaves the file intact.
+        self._created = True
+        with self._editing() as f:
+            _trim(f)  # drop rows that were extended but not committed (the step dataset is written last)
+            prov = f["parameters/provenance"]
+            prov.attrs["resumed"] = _to_json(json.loads(prov.attrs.get("resumed", "[]")) + [
+                {"time": _now(), "pid": os.getpid(), "host": socket.gethostname()}])
+            prov.attrs["pid"] = np.int64(os.getpid())
+            prov.attrs["host"] = socket.gethostname()
+            f["parameters/status"][()] = np.bytes_("running")
+            f["parameters/end_time"][()] = np.bytes_("")
         self._commit()
 
     @contextlib.contextmanager
@@ -519,10 +533,17 @@ class Recorder(Sink):
         elif self._file is None or self._swmr:
             if self._file is not None:
                 self._file.close()
+            self._drop_stale_partials()
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
             shutil.copyfile(self.path, tmp)
-            self._file, self._tmp = h5py.File(tmp, "a", libver="latest"), tmp
-            self._swmr = False
+            self._tmp, self._swmr = tmp, False
+            _clear_status_flags(tmp)  # the flags a killed writer left (the copy is ours alone)
+            try:
+                self._file = h5py.File(tmp, "a", libver="latest")
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                self._tmp = None
+                raise FileFormatError(self.path, f"cannot be opened for writing ({exc})") from None
         yield self._file
         self._file.flush()
 
@@ -548,17 +569,22 @@ class Recorder(Sink):
             self._commit()
         return self._file
 
+    def _drop_stale_partials(self):
+        """Remove the ``.<name>.<pid>.partial`` copies that killed writers left."""
+        path = self.path
+        for old in path.parent.glob(f".{path.name}.*.partial"):
+            pid = old.name[len(path.name) + 2 : -len(".partial")]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                old.unlink(missing_ok=True)
+
     def _create_file(self):
         path = self.path
         if not path.parent.is_dir():
             raise FileFormatError(path, f"cannot be created: directory {path.parent} does not exist")
-        for old in path.parent.glob(f".{path.name}.*.partial"):  # left by killed runs
-            pid = old.name[len(path.name) + 2 : -len(".partial")]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                old.unlink(missing_ok=True)
+        self._drop_stale_partials()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            f = h5py.File(tmp, "w", libver="latest")
+            f = h5py.File(tmp, "w", libver="latest", fs_strategy="page", fs_page_size=PAGE_SIZE)
         except OSError as exc:
             raise FileFormatError(path, f"cannot be created ({exc})") from None
         self._file, self._tmp = f, tmp

@@ -138,8 +138,9 @@ def _clear_status_flags(path) -> bool:
     """Make a file left by a killed writer writable again (what ``h5clear -s --increment=0`` does).
 
     Clears the superblock's "open for writing" flags and raises its end-of-allocation address to the file's
-    size: a writer killed in SWMR mode can leave objects allocated past the recorded address. Returns True
-    when the superblock was changed. Only call this when no process is writing the file.
+    size: a writer killed in SWMR mode can leave objects allocated past the recorded address. A file shorter
+    than that address (pages allocated, their tail not yet written) is padded with zeros up to it. Returns
+    True when the superblock was changed. Only call this when no process is writing the file.
     """
     path = Path(path)
     sb = _superblock(path)
@@ -155,6 +156,8 @@ def _clear_status_flags(path) -> bool:
         n = 12 + 4 * so
         base = struct.unpack(fmt, bytes(head[12 : 12 + so]))[0]
         eoa = struct.unpack(fmt, bytes(head[12 + 2 * so : 12 + 3 * so]))[0]
+        if sb.size < base + eoa:
+            fh.truncate(base + eoa)
         head[12 + 2 * so : 12 + 3 * so] = struct.pack(fmt, max(eoa, sb.size - base))
         head[11] = 0
         head[n : n + 4] = struct.pack("<I", _lookup3(bytes(head[:n])))
@@ -196,7 +199,10 @@ def open_file(path) -> h5py.File:
     if path.is_dir():
         raise FileFormatError(path, "is a directory, not a trajectory file")
     sb = _superblock(path)
-    if sb.size < sb.eof:
+    # A file open for writing (or left by a killed writer: its flags are still set) may end before the address
+    # its superblock records: HDF5 allocates whole pages and writes their tail later. Only a closed file must
+    # have all its bytes.
+    if sb.size < sb.eof and not sb.flags:
         raise FileFormatError(
             path, f"is truncated: {sb.size} bytes on disk, but its HDF5 superblock records {sb.eof} bytes")
     if sb.checksum_ok is False:

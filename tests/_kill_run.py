@@ -2,6 +2,8 @@
 
     python _kill_run.py run PATH VARIANT        fresh run; prints "ready", then each step once its snapshot
                                                 is flushed (the parent kills it at a random moment)
+    python _kill_run.py short PATH VARIANT      a fresh run of SHORT_STEPS steps, announced the same way (traced by
+                                                tests/_replay.py)
     python _kill_run.py finish VARIANT PATH...  continue each file from its last snapshot to N_STEPS (a fresh
                                                 run where no file was left), then write the reference
                                                 (uninterrupted) run to PATH.ref for the first one
@@ -20,6 +22,7 @@ from meanfield.observers import default_observers
 from meanfield.run import simulate
 
 N_STEPS = 300
+SHORT_STEPS = 16
 EVERY = 2
 VARIANTS = {
     "full": dict(particles_dtype="float64", particle_subset=None, compression="gzip"),
@@ -61,7 +64,7 @@ class Announce:
         self.rec.close(status)
 
 
-def fresh(path, variant, announce=False):
+def fresh(path, variant, announce=False, n_steps=N_STEPS):
     ds, flow, theta0 = problem()
     rec = Recorder(path, config={"variant": variant, "n_steps": N_STEPS}, data=ds, seed=5, **VARIANTS[variant])
     if announce:  # compile / load every kernel first, so the kill moments fall into the run itself
@@ -70,7 +73,7 @@ def fresh(path, variant, announce=False):
         print("ready", flush=True)
         rec = Announce(rec)
     with handle_sigterm():
-        simulate(flow, theta0, n_steps=N_STEPS, snapshot_every=EVERY, recorder=rec)
+        simulate(flow, theta0, n_steps=n_steps, snapshot_every=EVERY, recorder=rec)
 
 
 def finish(path, variant):
@@ -86,6 +89,8 @@ def finish(path, variant):
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         fresh(sys.argv[2], sys.argv[3], announce=True)
+    elif sys.argv[1] == "short":
+        fresh(sys.argv[2], sys.argv[3], announce=True, n_steps=SHORT_STEPS)
     else:
         variant, paths = sys.argv[2], sys.argv[3:]
         for p in paths:

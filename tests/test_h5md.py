@@ -17,15 +17,17 @@ import pytest
 
 import meanfield as mf
 from meanfield.data import from_recipe, teacher_student
-from meanfield.errors import ConfigError, DivergenceError
+from meanfield.errors import ConfigError, DivergenceError, FileFormatError
 from meanfield.h5md import Recorder, first_state, last_state
 from meanfield.observers import default_observers
 from meanfield.run import simulate
 from meanfield.trajectory import load
 
+from _replay import crash_states, operations, strace_command, strace_works
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 KILL_SCRIPT = os.path.join(HERE, "_kill_run.py")
-N_STEPS, EVERY = 300, 2  # as in _kill_run.py
+N_STEPS, EVERY, SHORT_STEPS = 300, 2, 16  # as in _kill_run.py
 N_SNAPSHOTS = N_STEPS // EVERY + 1
 
 
@@ -431,6 +433,50 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, rng):
                     np.testing.assert_array_equal(value, ref_obs[key][: len(value)])
             check_h5md(p)
             check_pyh5md(p)
+
+
+@pytest.mark.skipif(not strace_works(), reason="needs strace and ptrace (Debian: apt-get install strace)")
+@pytest.mark.parametrize("variant", ["full", "lossy"])
+def test_every_state_a_sigkill_can_leave_opens_with_its_flushed_snapshots(tmp_path, variant):
+    """Exhaustive form of the kill test: trace every write of a real run, then rebuild every file a SIGKILL
+    could leave (after each write call, and torn between the pages of each write that crosses one) and open
+    it. Each must load, be a prefix of the finished run, equal to it, and hold every snapshot announced as
+    flushed by then."""
+    path, trace = tmp_path / "run.h5", tmp_path / "trace.txt"
+    proc = subprocess.run(strace_command(trace) + [sys.executable, KILL_SCRIPT, "short", str(path), variant],
+                          env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with load(path) as final:
+        assert final.status == "completed"
+        steps, particles = final.steps.copy(), final.particles.read()
+        series = {k: (s.step.copy(), np.asarray(s.value).copy()) for k, s in final.observables.items()}
+    assert len(steps) == SHORT_STEPS // EVERY + 1 and len(series) >= 3
+    probe = tmp_path / "state.h5"
+    opened = torn = 0
+    for label, content, stdout in crash_states(operations(trace, tmp_path), path.name):
+        announced = [int(w) for w in stdout.decode().split() if w.isdigit()]
+        if content is None:  # the file appears only once its first snapshot is complete
+            assert announced == [], label
+            continue
+        probe.write_bytes(content)
+        try:
+            traj = load(probe)
+        except FileFormatError as exc:
+            pytest.fail(f"{label}: {exc}")
+        with traj:
+            k = len(traj.steps)
+            assert traj.status in ("running", "completed"), label
+            assert set(announced) <= set(traj.steps.tolist()), label
+            np.testing.assert_array_equal(traj.steps, steps[:k], err_msg=label)
+            np.testing.assert_array_equal(traj.particles.read(), particles[:k], err_msg=label)
+            for key, (s, v) in series.items():
+                got = traj.observables[key]
+                np.testing.assert_array_equal(got.step, s[: len(got.step)], err_msg=f"{label}: {key}")
+                np.testing.assert_array_equal(got.value, v[: len(got.step)], err_msg=f"{label}: {key}")
+                assert len(got.step) >= k - 1, f"{label}: {key}"
+        opened += 1
+        torn += label.startswith("inside")
+    assert opened > 20 * len(steps)
 
 
 def test_resume_the_image_of_a_killed_writer(tmp_path, one_thread):

@@ -1,0 +1,149 @@
+"""Replay the file writes of a traced process, to test what a SIGKILL can leave on disk.
+
+A process killed with SIGKILL leaves its files as its completed write calls made them (the page cache survives
+the process). Linux checks for a fatal signal between the pages of a write, never inside one, so a kill
+leaves either some prefix of the process's write calls, or such a prefix plus the first pages of the next
+write. :func:`crash_states` yields every one of these states, for writes recorded by
+``strace -f -y -xx -s N -e trace=pwrite64,ftruncate,rename,renameat,renameat2,write``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+PAGE = 4096
+
+_PWRITE = re.compile(r'pwrite64\(\d+<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+), (\d+)\) = (-?\d+)')
+_FTRUNCATE = re.compile(r'ftruncate\(\d+<([^>]*)>, (\d+)\) = 0')
+_RENAME = re.compile(r'rename(?:at2?)?\((?:[^,"]*, )?"([^"]*)", (?:[^,"]*, )?"([^"]*)"(?:, \w+)?\) = 0')
+_WRITE = re.compile(r'write\((\d+)<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+)\) = (-?\d+)')
+
+
+def strace_works() -> bool:
+    """Whether strace is installed and may trace a child here (containers can forbid ptrace)."""
+    exe = shutil.which("strace")
+    if exe is None:
+        return False
+    try:
+        return subprocess.run([exe, "-o", os.devnull, "true"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def strace_command(trace_path) -> list:
+    return ["strace", "-f", "-y", "-xx", "-s", "100000000", "-o", str(trace_path),
+            "-e", "trace=pwrite64,ftruncate,rename,renameat,renameat2,write"]
+
+
+def _text(escaped: str) -> str:
+    """A string argument as strace -xx prints it (every byte as \\xNN)."""
+    return bytes.fromhex(escaped.replace("\\x", "")).decode() if escaped.startswith("\\x") else escaped
+
+
+def _joined_lines(trace_path):
+    """Trace lines, with calls that strace split across threads ("<unfinished ...>" / "resumed>") joined."""
+    pending = {}
+    with open(trace_path) as fh:
+        for line in fh:
+            pid, _, rest = line.rstrip("\n").partition(" ")
+            rest = rest.strip()
+            if rest.endswith("<unfinished ...>"):
+                pending[pid] = rest[: -len("<unfinished ...>")]
+            elif rest.startswith("<..."):
+                yield pid, pending.pop(pid, "") + rest.split("resumed>", 1)[1]
+            else:
+                yield pid, rest
+
+
+def operations(trace_path, directory):
+    """The recorded operations on files in ``directory``, in order: ("write", name, offset, bytes),
+    ("truncate", name, size), ("rename", old, new), and ("stdout", bytes) for what the traced process (not
+    its children) printed."""
+    directory = os.path.realpath(directory)
+    ops = []
+    main = None
+
+    def ours(path):
+        return os.path.dirname(os.path.realpath(path)) == directory
+
+    for pid, line in _joined_lines(trace_path):
+        main = main or pid
+        if line.startswith("pwrite64("):
+            m = _PWRITE.match(line)
+            if m is None:
+                raise ValueError(f"cannot parse: {line[:200]}")
+            path, data, count, offset, ret = m.groups()
+            path = _text(path)
+            data = bytes.fromhex(data.replace("\\x", ""))
+            if ours(path):
+                if int(ret) != int(count) or len(data) != int(count):
+                    raise ValueError(f"short or truncated write in the trace: {line[:200]}")
+                ops.append(("write", os.path.basename(path), int(offset), data))
+        elif line.startswith("ftruncate("):
+            m = _FTRUNCATE.match(line)
+            if m and ours(_text(m.group(1))):
+                ops.append(("truncate", os.path.basename(_text(m.group(1))), int(m.group(2))))
+        elif line.startswith("rename"):
+            m = _RENAME.match(line)
+            if m:
+                old, new = _text(m.group(1)), _text(m.group(2))
+                if ours(old):
+                    ops.append(("rename", os.path.basename(old), os.path.basename(new)))
+        elif line.startswith("write("):
+            m = _WRITE.match(line)
+            if m is None:
+                continue
+            fd, path, data, _, _ = m.groups()
+            path = _text(path)
+            if fd == "1" and pid == main:
+                ops.append(("stdout", bytes.fromhex(data.replace("\\x", ""))))
+            elif ours(path):
+                raise ValueError(f"write() to {path}: this replay follows pwrite64 only")
+    return ops
+
+
+def _apply(files, op):
+    kind = op[0]
+    if kind == "write":
+        _, name, offset, data = op
+        buf = files.setdefault(name, bytearray())
+        if len(buf) < offset + len(data):
+            buf.extend(bytes(offset + len(data) - len(buf)))
+        buf[offset : offset + len(data)] = data
+    elif kind == "truncate":
+        _, name, size = op
+        buf = files.setdefault(name, bytearray())
+        if len(buf) < size:
+            buf.extend(bytes(size - len(buf)))
+        else:
+            del buf[size:]
+    elif kind == "rename":
+        _, old, new = op
+        files[new] = files.pop(old)
+
+
+def crash_states(ops, name):
+    """Yield (label, content of file ``name`` or None, stdout so far) for every state a SIGKILL can leave:
+    after each operation, and inside each write that crosses a page boundary, after each of its pages."""
+    files, stdout = {}, b""
+
+    def state(label):
+        buf = files.get(name)
+        return label, None if buf is None else bytes(buf), stdout
+
+    yield state("before any write")
+    for i, op in enumerate(ops):
+        if op[0] == "stdout":
+            stdout += op[1]
+            continue
+        if op[0] == "write" and op[1] == name and name in files:
+            _, _, offset, data = op
+            for cut in range((offset // PAGE + 1) * PAGE, offset + len(data), PAGE):
+                torn = bytearray(files[name])
+                _apply({name: torn}, ("write", name, offset, data[: cut - offset]))
+                yield f"inside write {i} ({len(data)} bytes at {offset}, torn at {cut})", bytes(torn), stdout
+        _apply(files, op)
+        yield state(f"after operation {i} ({op[0]})")
