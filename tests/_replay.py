@@ -147,3 +147,24 @@ def crash_states(ops, name):
                 yield f"inside write {i} ({len(data)} bytes at {offset}, torn at {cut})", bytes(torn), stdout
         _apply(files, op)
         yield state(f"after operation {i} ({op[0]})")
+
+
+def torn_rewrites(ops, name):
+    """Writes to file ``name`` that overwrite bytes it already holds and cross a page boundary: the writes a
+    SIGKILL could tear into a mix of new and old content (a write to fresh space is unreferenced until a
+    later write points to it)."""
+    found, masks = [], {}
+    for i, op in enumerate(ops):
+        if op[0] == "rename":
+            masks[op[2]] = masks.pop(op[1], bytearray())
+        if op[0] != "write":
+            continue
+        _, target, offset, data = op
+        end = offset + len(data)
+        mask = masks.setdefault(target, bytearray())
+        if len(mask) < end:
+            mask.extend(bytes(end - len(mask)))
+        if target == name and any(mask[offset:end]) and offset // PAGE != (end - 1) // PAGE:
+            found.append((i, offset, len(data), data[:4]))
+        mask[offset:end] = b"\1" * len(data)
+    return found
