@@ -148,23 +148,23 @@ def _clear_status_flags(path) -> bool:
         return False
     if not sb.checksum_ok:
         raise FileFormatError(path, "is corrupted: the checksum of its HDF5 superblock does not match")
-    with open(path, "r+b") as fh:
-        fh.seek(sb.offset)
-        head = bytearray(fh.read(256))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        head = bytearray(os.pread(fd, 256, sb.offset))
         so = head[9]
         fmt = {2: "<H", 4: "<I", 8: "<Q"}[so]
         n = 12 + 4 * so
         base = struct.unpack(fmt, bytes(head[12 : 12 + so]))[0]
         eoa = struct.unpack(fmt, bytes(head[12 + 2 * so : 12 + 3 * so]))[0]
         if sb.size < base + eoa:
-            fh.truncate(base + eoa)
+            os.ftruncate(fd, base + eoa)
         head[12 + 2 * so : 12 + 3 * so] = struct.pack(fmt, max(eoa, sb.size - base))
         head[11] = 0
         head[n : n + 4] = struct.pack("<I", _lookup3(bytes(head[:n])))
-        fh.seek(sb.offset)
-        fh.write(bytes(head[: n + 4]))
-        fh.flush()
-        os.fsync(fh.fileno())
+        os.pwrite(fd, bytes(head[: n + 4]), sb.offset)  # one write of 48 bytes: a kill leaves old or new
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return True
 
 

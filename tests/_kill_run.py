@@ -4,6 +4,7 @@
                                                 is flushed (the parent kills it at a random moment)
     python _kill_run.py short PATH VARIANT      a fresh run of SHORT_STEPS steps, announced the same way (traced by
                                                 tests/_replay.py)
+    python _kill_run.py extend PATH VARIANT     resume PATH and continue it to 2 x SHORT_STEPS steps, announced
     python _kill_run.py finish VARIANT PATH...  continue each file from its last snapshot to N_STEPS (a fresh
                                                 run where no file was left), then write the reference
                                                 (uninterrupted) run to PATH.ref for the first one
@@ -76,14 +77,19 @@ def fresh(path, variant, announce=False, n_steps=N_STEPS):
         simulate(flow, theta0, n_steps=n_steps, snapshot_every=EVERY, recorder=rec)
 
 
-def finish(path, variant):
+def finish(path, variant, n_total=N_STEPS, announce=False):
     if not os.path.exists(path):
         return fresh(path, variant)
     ds, flow, _ = problem()
     state = last_state(path)
     observers = default_observers(flow, first_state(path).theta)
+    if announce:  # compile first, so that the trace is the recorder's work
+        for obs in observers.values():
+            obs(flow.advance(state, 1))
+        print("ready", flush=True)
     rec = Recorder(path, data=ds, seed=5, resume=True, **VARIANTS[variant])
-    simulate(flow, state, n_steps=N_STEPS - state.step, snapshot_every=EVERY, observers=observers, recorder=rec)
+    simulate(flow, state, n_steps=n_total - state.step, snapshot_every=EVERY, observers=observers,
+             recorder=Announce(rec) if announce else rec)
 
 
 if __name__ == "__main__":
@@ -91,6 +97,8 @@ if __name__ == "__main__":
         fresh(sys.argv[2], sys.argv[3], announce=True)
     elif sys.argv[1] == "short":
         fresh(sys.argv[2], sys.argv[3], announce=True, n_steps=SHORT_STEPS)
+    elif sys.argv[1] == "extend":
+        finish(sys.argv[2], sys.argv[3], n_total=2 * SHORT_STEPS, announce=True)
     else:
         variant, paths = sys.argv[2], sys.argv[3:]
         for p in paths:

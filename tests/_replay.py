@@ -4,7 +4,8 @@ A process killed with SIGKILL leaves its files as its completed write calls made
 the process). Linux checks for a fatal signal between the pages of a write, never inside one, so a kill
 leaves either some prefix of the process's write calls, or such a prefix plus the first pages of the next
 write. :func:`crash_states` yields every one of these states, for writes recorded by
-``strace -f -y -xx -s N -e trace=pwrite64,ftruncate,rename,renameat,renameat2,write``.
+``strace -f -y -xx -s N -e trace=pwrite64,ftruncate,rename,renameat,renameat2,write,sendfile,copy_file_range``
+(``shutil.copyfile`` copies with sendfile).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PAGE = 4096
 _PWRITE = re.compile(r'pwrite64\(\d+<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+), (\d+)\) = (-?\d+)')
 _FTRUNCATE = re.compile(r'ftruncate\(\d+<([^>]*)>, (\d+)\) = 0')
 _RENAME = re.compile(r'rename(?:at2?)?\((?:[^,"]*, )?"([^"]*)", (?:[^,"]*, )?"([^"]*)"(?:, \w+)?\) = 0')
+_SENDFILE = re.compile(r'(?:sendfile|copy_file_range)\((\d+)<([^>]*)>, (?:NULL, )?(\d+)<([^>]*)>, .*\) = (-?\d+)')
 _WRITE = re.compile(r'write\((\d+)<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+)\) = (-?\d+)')
 
 
@@ -35,7 +37,7 @@ def strace_works() -> bool:
 
 def strace_command(trace_path) -> list:
     return ["strace", "-f", "-y", "-xx", "-s", "100000000", "-o", str(trace_path),
-            "-e", "trace=pwrite64,ftruncate,rename,renameat,renameat2,write"]
+            "-e", "trace=pwrite64,ftruncate,rename,renameat,renameat2,write,sendfile,copy_file_range"]
 
 
 def _text(escaped: str) -> str:
@@ -60,11 +62,12 @@ def _joined_lines(trace_path):
 
 def operations(trace_path, directory):
     """The recorded operations on files in ``directory``, in order: ("write", name, offset, bytes),
-    ("truncate", name, size), ("rename", old, new), and ("stdout", bytes) for what the traced process (not
-    its children) printed."""
+    ("truncate", name, size), ("rename", old, new), ("copy", source, target, offset, count) for a sequential
+    sendfile, and ("stdout", bytes) for what the traced process (not its children) printed."""
     directory = os.path.realpath(directory)
     ops = []
     main = None
+    cursor = {}  # (source, target) -> bytes copied so far by a run of sendfile calls
 
     def ours(path):
         return os.path.dirname(os.path.realpath(path)) == directory
@@ -92,6 +95,23 @@ def operations(trace_path, directory):
                 old, new = _text(m.group(1)), _text(m.group(2))
                 if ours(old):
                     ops.append(("rename", os.path.basename(old), os.path.basename(new)))
+        elif line.startswith(("sendfile(", "copy_file_range(")):
+            if line.startswith("copy_file_range("):  # (fd_in, off_in, fd_out, off_out, len, flags)
+                m = re.match(r'copy_file_range\((\d+)<([^>]*)>, NULL, (\d+)<([^>]*)>, NULL, .*\) = (-?\d+)', line)
+                src, dst = (m.group(2), m.group(4)) if m else (None, None)
+            else:  # (out_fd, in_fd, offset, count)
+                m = _SENDFILE.match(line)
+                src, dst = (m.group(4), m.group(2)) if m else (None, None)
+            if m is None:
+                raise ValueError(f"cannot parse: {line[:200]}")
+            src, dst, ret = _text(src), _text(dst), int(m.group(5))
+            if ours(dst):
+                key = (os.path.basename(src), os.path.basename(dst))
+                if ret > 0:
+                    ops.append(("copy",) + key + (cursor.get(key, 0), ret))
+                    cursor[key] = cursor.get(key, 0) + ret
+                else:
+                    cursor.pop(key, None)
         elif line.startswith("write("):
             m = _WRITE.match(line)
             if m is None:
@@ -107,6 +127,10 @@ def operations(trace_path, directory):
 
 def _apply(files, op):
     kind = op[0]
+    if kind == "copy":
+        _, src, dst, offset, count = op
+        op = ("write", dst, offset, bytes(files[src][offset : offset + count]))
+        kind = "write"
     if kind == "write":
         _, name, offset, data = op
         buf = files.setdefault(name, bytearray())
@@ -125,10 +149,11 @@ def _apply(files, op):
         files[new] = files.pop(old)
 
 
-def crash_states(ops, name):
+def crash_states(ops, name, initial=None):
     """Yield (label, content of file ``name`` or None, stdout so far) for every state a SIGKILL can leave:
-    after each operation, and inside each write that crosses a page boundary, after each of its pages."""
-    files, stdout = {}, b""
+    after each operation, and inside each write that crosses a page boundary, after each of its pages.
+    ``initial`` maps file names to their content before the traced process started."""
+    files, stdout = {k: bytearray(v) for k, v in (initial or {}).items()}, b""
 
     def state(label):
         buf = files.get(name)
@@ -139,6 +164,9 @@ def crash_states(ops, name):
         if op[0] == "stdout":
             stdout += op[1]
             continue
+        if op[0] == "copy":
+            _, src, dst, offset, count = op
+            op = ("write", dst, offset, bytes(files[src][offset : offset + count]))
         if op[0] == "write" and op[1] == name and name in files:
             _, _, offset, data = op
             for cut in range((offset // PAGE + 1) * PAGE, offset + len(data), PAGE):
@@ -149,12 +177,15 @@ def crash_states(ops, name):
         yield state(f"after operation {i} ({op[0]})")
 
 
-def torn_rewrites(ops, name):
+def torn_rewrites(ops, name, initial=None):
     """Writes to file ``name`` that overwrite bytes it already holds and cross a page boundary: the writes a
     SIGKILL could tear into a mix of new and old content (a write to fresh space is unreferenced until a
     later write points to it)."""
-    found, masks = [], {}
+    found, masks = [], {k: bytearray(b"\1" * len(v)) for k, v in (initial or {}).items()}
     for i, op in enumerate(ops):
+        if op[0] == "copy":
+            _, src, dst, offset, count = op
+            op = ("write", dst, offset, bytes(count))
         if op[0] == "rename":
             masks[op[2]] = masks.pop(op[1], bytearray())
         if op[0] != "write":

@@ -3,6 +3,7 @@ random moments with resume to the bitwise same final state."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -435,29 +436,31 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, rng):
             check_pyh5md(p)
 
 
-@pytest.mark.skipif(not strace_works(), reason="needs strace and ptrace (Debian: apt-get install strace)")
-@pytest.mark.parametrize("variant", ["full", "lossy"])
-def test_every_state_a_sigkill_can_leave_opens_with_its_flushed_snapshots(tmp_path, variant):
-    """Exhaustive form of the kill test: trace every write of a real run, then rebuild every file a SIGKILL
-    could leave (after each write call, and torn between the pages of each write that crosses one) and open
-    it. Each must load, be a prefix of the finished run, equal to it, and hold every snapshot announced as
-    flushed by then."""
-    path, trace = tmp_path / "run.h5", tmp_path / "trace.txt"
-    proc = subprocess.run(strace_command(trace) + [sys.executable, KILL_SCRIPT, "short", str(path), variant],
+def _every_crash_state(tmp_path, mode, variant, path, initial=None):
+    """Run ``_kill_run.py MODE PATH VARIANT`` under strace, then load every file a SIGKILL could have left
+    (after each write call, and torn between the pages of each write that crosses one). Each must load, be a
+    prefix of the finished run, equal to it, and hold every snapshot announced as flushed by then (and all
+    that ``initial`` held). Returns the number of states checked."""
+    trace = tmp_path / f"{mode}.trace"
+    proc = subprocess.run(strace_command(trace) + [sys.executable, KILL_SCRIPT, mode, str(path), variant],
                           env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with load(path) as final:
         assert final.status == "completed"
         steps, particles = final.steps.copy(), final.particles.read()
         series = {k: (s.step.copy(), np.asarray(s.value).copy()) for k, s in final.observables.items()}
-    assert len(steps) == SHORT_STEPS // EVERY + 1 and len(series) >= 3
+    assert len(series) >= 3
     ops = operations(trace, tmp_path)
-    assert torn_rewrites(ops, path.name) == []  # the property behind the argument (docs/hdf5-format.md)
+    assert torn_rewrites(ops, path.name, initial) == []  # the property behind the argument (docs/hdf5-format.md)
+    kept = 0
+    if initial:
+        with load(path.with_name("initial.h5")) as first:
+            kept = len(first.steps)
     probe = tmp_path / "state.h5"
     opened = 0
-    for label, content, stdout in crash_states(ops, path.name):
+    for label, content, stdout in crash_states(ops, path.name, initial):
         announced = [int(w) for w in stdout.decode().split() if w.isdigit()]
-        if content is None:  # the file appears only once its first snapshot is complete
+        if content is None:  # a fresh file appears only once its first snapshot is complete
             assert announced == [], label
             continue
         probe.write_bytes(content)
@@ -468,7 +471,7 @@ def test_every_state_a_sigkill_can_leave_opens_with_its_flushed_snapshots(tmp_pa
         with traj:
             k = len(traj.steps)
             assert traj.status in ("running", "completed"), label
-            assert set(announced) <= set(traj.steps.tolist()), label
+            assert set(announced) <= set(traj.steps.tolist()) and k >= kept, label
             np.testing.assert_array_equal(traj.steps, steps[:k], err_msg=label)
             np.testing.assert_array_equal(traj.particles.read(), particles[:k], err_msg=label)
             for key, (s, v) in series.items():
@@ -477,7 +480,32 @@ def test_every_state_a_sigkill_can_leave_opens_with_its_flushed_snapshots(tmp_pa
                 np.testing.assert_array_equal(got.value, v[: len(got.step)], err_msg=f"{label}: {key}")
                 assert len(got.step) >= k - 1, f"{label}: {key}"
         opened += 1
-    assert opened > 20 * len(steps)
+    return opened, len(steps)
+
+
+needs_strace = pytest.mark.skipif(not strace_works(),
+                                  reason="needs strace and ptrace (Debian: apt-get install strace)")
+
+
+@needs_strace
+@pytest.mark.parametrize("variant", ["full", "lossy"])
+def test_every_state_a_sigkill_can_leave_opens_with_its_flushed_snapshots(tmp_path, variant):
+    """Exhaustive form of the kill test on a fresh run: every state a SIGKILL can leave is checked."""
+    opened, n = _every_crash_state(tmp_path, "short", variant, tmp_path / "run.h5")
+    assert n == SHORT_STEPS // EVERY + 1 and opened > 20 * n
+
+
+@needs_strace
+def test_every_state_a_sigkill_can_leave_while_resuming(tmp_path):
+    """The same while a run is resumed: the copy, the repair and the continued snapshots; no state loses a
+    snapshot of the first run."""
+    path = tmp_path / "run.h5"
+    proc = subprocess.run([sys.executable, KILL_SCRIPT, "short", str(path), "lossy"], env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copyfile(path, tmp_path / "initial.h5")
+    opened, n = _every_crash_state(tmp_path, "extend", "lossy", path, initial={path.name: path.read_bytes()})
+    assert n == 2 * SHORT_STEPS // EVERY + 1 and opened > 20 * (n // 2)
 
 
 def test_resume_the_image_of_a_killed_writer(tmp_path, one_thread):
