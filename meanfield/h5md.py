@@ -510,7 +510,8 @@ class Recorder(Sink):
             raise FileFormatError(path, f"is still being written by process {pid} on {host}; resume it once "
                                         "that process has stopped")
         # The changes below (provenance attributes, dropping uncommitted rows) are not SWMR writes: they happen
-        # on a copy that replaces the file once complete (see _editing), so a kill now leaves the file intact.
+        # on a copy that replaces the file once complete, so a kill now leaves the file intact. Marking the
+        # file as created makes _editing take that copy instead of creating a fresh file.
         self._created = True
         with self._editing() as f:
             _trim(f)  # drop rows that were extended but not committed (the step dataset is written last)
@@ -541,12 +542,14 @@ class Recorder(Sink):
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
             shutil.copyfile(self.path, tmp)
             self._tmp, self._swmr = tmp, False
-            _clear_status_flags(tmp)  # the flags a killed writer left (the copy is ours alone)
             try:
+                _clear_status_flags(tmp)  # the flags a killed writer left (the copy is ours alone)
                 self._file = h5py.File(tmp, "a", libver="latest")
-            except OSError as exc:
+            except (OSError, FileFormatError) as exc:
                 tmp.unlink(missing_ok=True)
                 self._tmp = None
+                if isinstance(exc, FileFormatError):
+                    raise
                 raise FileFormatError(self.path, f"cannot be opened for writing ({exc})") from None
         yield self._file
         self._file.flush()

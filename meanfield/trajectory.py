@@ -156,8 +156,8 @@ def _clear_status_flags(path) -> bool:
         n = 12 + 4 * so
         base = struct.unpack(fmt, bytes(head[12 : 12 + so]))[0]
         eoa = struct.unpack(fmt, bytes(head[12 + 2 * so : 12 + 3 * so]))[0]
-        if sb.size < base + eoa:
-            os.ftruncate(fd, base + eoa)
+        if sb.size < sb.eof:
+            os.ftruncate(fd, sb.eof)
         head[12 + 2 * so : 12 + 3 * so] = struct.pack(fmt, max(eoa, sb.size - base))
         head[11] = 0
         head[n : n + 4] = struct.pack("<I", _lookup3(bytes(head[:n])))

@@ -20,7 +20,8 @@ PAGE = 4096
 _PWRITE = re.compile(r'pwrite64\(\d+<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+), (\d+)\) = (-?\d+)')
 _FTRUNCATE = re.compile(r'ftruncate\(\d+<([^>]*)>, (\d+)\) = 0')
 _RENAME = re.compile(r'rename(?:at2?)?\((?:[^,"]*, )?"([^"]*)", (?:[^,"]*, )?"([^"]*)"(?:, \w+)?\) = 0')
-_SENDFILE = re.compile(r'(?:sendfile|copy_file_range)\((\d+)<([^>]*)>, (?:NULL, )?(\d+)<([^>]*)>, .*\) = (-?\d+)')
+_SENDFILE = re.compile(r'sendfile\(\d+<([^>]*)>, \d+<([^>]*)>, .*\) = (-?\d+)')  # (out, in, offset, count)
+_COPY_FILE_RANGE = re.compile(r'copy_file_range\(\d+<([^>]*)>, NULL, \d+<([^>]*)>, NULL, .*\) = (-?\d+)')
 _WRITE = re.compile(r'write\((\d+)<([^>]*)>, "((?:\\x[0-9a-f]{2})*)", (\d+)\) = (-?\d+)')
 
 
@@ -96,15 +97,11 @@ def operations(trace_path, directory):
                 if ours(old):
                     ops.append(("rename", os.path.basename(old), os.path.basename(new)))
         elif line.startswith(("sendfile(", "copy_file_range(")):
-            if line.startswith("copy_file_range("):  # (fd_in, off_in, fd_out, off_out, len, flags)
-                m = re.match(r'copy_file_range\((\d+)<([^>]*)>, NULL, (\d+)<([^>]*)>, NULL, .*\) = (-?\d+)', line)
-                src, dst = (m.group(2), m.group(4)) if m else (None, None)
-            else:  # (out_fd, in_fd, offset, count)
-                m = _SENDFILE.match(line)
-                src, dst = (m.group(4), m.group(2)) if m else (None, None)
+            m = (_SENDFILE if line.startswith("sendfile(") else _COPY_FILE_RANGE).match(line)
             if m is None:
                 raise ValueError(f"cannot parse: {line[:200]}")
-            src, dst, ret = _text(src), _text(dst), int(m.group(5))
+            first, second, ret = _text(m.group(1)), _text(m.group(2)), int(m.group(3))
+            src, dst = (second, first) if line.startswith("sendfile(") else (first, second)
             if ours(dst):
                 key = (os.path.basename(src), os.path.basename(dst))
                 if ret > 0:
@@ -125,12 +122,16 @@ def operations(trace_path, directory):
     return ops
 
 
+def _as_write(files, op):
+    """A ("copy", ...) operation as the write it amounts to, given the current ``files``; others unchanged."""
+    if op[0] != "copy":
+        return op
+    _, src, dst, offset, count = op
+    return ("write", dst, offset, bytes(files[src][offset : offset + count]))
+
+
 def _apply(files, op):
     kind = op[0]
-    if kind == "copy":
-        _, src, dst, offset, count = op
-        op = ("write", dst, offset, bytes(files[src][offset : offset + count]))
-        kind = "write"
     if kind == "write":
         _, name, offset, data = op
         buf = files.setdefault(name, bytearray())
@@ -164,9 +165,7 @@ def crash_states(ops, name, initial=None):
         if op[0] == "stdout":
             stdout += op[1]
             continue
-        if op[0] == "copy":
-            _, src, dst, offset, count = op
-            op = ("write", dst, offset, bytes(files[src][offset : offset + count]))
+        op = _as_write(files, op)
         if op[0] == "write" and op[1] == name and name in files:
             _, _, offset, data = op
             for cut in range((offset // PAGE + 1) * PAGE, offset + len(data), PAGE):
@@ -180,22 +179,18 @@ def crash_states(ops, name, initial=None):
 def torn_rewrites(ops, name, initial=None):
     """Writes to file ``name`` that overwrite bytes it already holds and cross a page boundary: the writes a
     SIGKILL could tear into a mix of new and old content (a write to fresh space is unreferenced until a
-    later write points to it)."""
-    found, masks = [], {k: bytearray(b"\1" * len(v)) for k, v in (initial or {}).items()}
+    later write points to it). Returns (operation index, offset, size, first 4 bytes) of each."""
+    held = {k: bytearray(b"\1" * len(v)) for k, v in (initial or {}).items()}  # 1 where a file holds bytes
+    found = []
     for i, op in enumerate(ops):
-        if op[0] == "copy":
-            _, src, dst, offset, count = op
-            op = ("write", dst, offset, bytes(count))
-        if op[0] == "rename":
-            masks[op[2]] = masks.pop(op[1], bytearray())
-        if op[0] != "write":
+        if op[0] == "stdout":
             continue
-        _, target, offset, data = op
-        end = offset + len(data)
-        mask = masks.setdefault(target, bytearray())
-        if len(mask) < end:
-            mask.extend(bytes(end - len(mask)))
-        if target == name and any(mask[offset:end]) and offset // PAGE != (end - 1) // PAGE:
-            found.append((i, offset, len(data), data[:4]))
-        mask[offset:end] = b"\1" * len(data)
+        op = _as_write(held, op)
+        if op[0] == "write":
+            _, target, offset, data = op
+            end = offset + len(data)
+            if target == name and any(held.get(target, b"")[offset:end]) and offset // PAGE != (end - 1) // PAGE:
+                found.append((i, offset, len(data), ops[i][-1][:4] if ops[i][0] == "write" else b""))
+            op = ("write", target, offset, b"\1" * len(data))
+        _apply(held, op)
     return found
