@@ -8,7 +8,7 @@ magnitude and the output mass :math:`|a_j|\\,|w_j|` of the particles concentrate
 :math:`w^*_k/|w^*_k|` (with the teacher's sign of :math:`a^*_k`).
 
 The flow is :func:`meanfield.population.population_flow`: no training set, no sampling noise; the risk at
-every snapshot is exact (:func:`meanfield.population.population_observers`).
+every snapshot is exact (:func:`meanfield.population.population_risk`, recorded as ``population_risk``).
 Set ``MEANFIELD_QUICK=1`` for a short run (m = 100, t = 150).
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from meanfield.data import random_teacher
 from meanfield.flow import Dynamics
 from meanfield.model import Model, init_particles
-from meanfield.population import population_flow, population_observers
+from meanfield.population import population_flow
 from meanfield.run import simulate
 
 QUICK = os.environ.get("MEANFIELD_QUICK", "") not in ("", "0")
@@ -35,8 +35,7 @@ model = Model(d=d, m=m, activation="relu", scaling="mean_field")
 theta0 = init_particles(model, 1)
 flow = population_flow(teacher, model, Dynamics(lr=1.0, dt=dt, integrator="euler"))
 n_steps = int(round(t_end / dt))
-res = simulate(flow, theta0, n_steps=n_steps, snapshot_every=max(1, n_steps // 40),
-               observers=population_observers(flow, theta0), progress=False)
+res = simulate(flow, theta0, n_steps=n_steps, snapshot_every=max(1, n_steps // 40), progress=False)
 
 # %%
 # Where the output mass sits: angle of each particle to the nearest teacher direction of the same sign.
@@ -53,7 +52,7 @@ def mass_near_teacher(theta, tol=0.1):
     return float(mass[ang < tol].sum() / mass.sum()), ang, mass
 
 
-risk = res.observables["train_loss"]
+risk = res.observables["population_risk"]
 frac0, _, _ = mass_near_teacher(theta0)
 frac, ang, mass = mass_near_teacher(res.state.theta)
 print(f"population risk: initial {risk[0]:.4e}, final {risk[-1]:.4e}, final/initial {risk[-1] / risk[0]:.2e}")

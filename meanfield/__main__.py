@@ -1,5 +1,6 @@
-import sys
+"""``python -m meanfield``: the command line (:func:`meanfield.cli.entry`)."""
 
-from .cli import main
+if __name__ == "__main__":
+    from .cli import entry
 
-sys.exit(main())
+    entry()

@@ -1,24 +1,33 @@
 """Command line: ``meanfield run CONFIG``, ``meanfield info FILE``.
 
-Every error in what the user gave (a configuration key, a value, a file) is printed as one line naming it and
-what is allowed, with exit code 2 and no traceback. A diverged run exits with code 1 after marking its file
-``diverged``; Ctrl-C or SIGTERM mark it ``interrupted`` (exit code 130).
+The command line only parses arguments, calls :func:`meanfield.run.run_config` (or
+:func:`meanfield.trajectory.info`) and maps the outcome to an exit code:
+
+====  ==========================================================================================
+0     done
+1     a flow diverged (its file is marked ``diverged``, with the snapshots up to the last good state)
+2     bad input: a configuration key or value, a file (one line on standard error, no traceback, nothing
+      written), or a damaged trajectory file (``info``)
+130   interrupted by SIGINT or SIGTERM: files are marked ``interrupted`` and ``--resume`` continues them
+====  ==========================================================================================
+
+SIGINT and SIGTERM are deferred to the run's safe points from the first line of the program on
+(:mod:`meanfield.interrupt`), so a signal is never lost and never leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import signal
 import sys
-import time
-from pathlib import Path
 
-import numpy as np
+from . import interrupt
+from .errors import MeanfieldError
 
-from .errors import ConfigError, DivergenceError, FileFormatError, MeanfieldError
+__all__ = ["main", "entry"]
 
-__all__ = ["main"]
+_INTERRUPTED = "meanfield: interrupted; files are marked 'interrupted' and can be continued with --resume"
 
 
 def _parser():
@@ -32,131 +41,71 @@ def _parser():
     r.add_argument("--resume", action="store_true",
                    help="continue unfinished runs from the last snapshot of their files; skip completed ones")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    i = sub.add_parser("info", help="summarise an HDF5 result file (also while it is being written)")
+    i = sub.add_parser("info", help="summarise an HDF5 result file and verify its checksums "
+                                    "(also while it is being written)")
     i.add_argument("file")
     return p
 
 
-def _sigterm_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def _run(args) -> int:
-    from . import config as _config
-    from .figures import rich_lazy
-    from .flow import particle_flow
-    from .h5md import Recorder, last_state
-    from .model import init_particles
-    from .observers import default_observers
-    from .run import simulate
-    from .trajectory import load
+    from .config import load
+    from .run import run_config
 
-    cfg = _config.load(args.config, args.set)
-    out = Path(args.out or cfg.output["dir"])
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError("output.dir", str(out), f"a folder that can be created ({exc.strerror})") from None
-    data = cfg.build_data()
-    d = data.X.shape[1]
-    dyn = cfg.build_dynamics()
-    progress = (not args.quiet) and sys.stderr.isatty()
-    stem = Path(cfg.source).stem
-    paths = {}
-    theta0 = None
-    for scaling in cfg.run["scalings"]:
-        model = cfg.build_model(d, scaling)
-        if theta0 is None:
-            theta0 = init_particles(model, cfg.model_seed())  # one initialisation shared by every scaling
-        flow = particle_flow(data, model, dyn)
-        path = out / f"{stem}_{scaling}.h5"
-        paths[scaling] = path
-        total = (int(cfg.run["n_steps"]) if "n_steps" in cfg.run
-                 else int(round(float(cfg.run["t_end"]) / dyn.dt)))
-        start, resume = theta0, False
-        if args.resume and path.exists():
-            state = last_state(path)
-            if state.step >= total:
-                continue
-            start, resume = state, True
-        observers = default_observers(flow, theta0)
-        described = {name: obs.describe for name, obs in observers.items() if hasattr(obs, "describe")}
-        rec = Recorder(path, config=cfg.to_dict() | {"observers": described}, data=data, seed=cfg.model_seed(),
-                       compression=cfg.output["compression"], particles_dtype=cfg.output["particles_dtype"],
-                       particle_subset=cfg.output["particle_subset"], resume=resume)
-        t0 = time.perf_counter()
-        steps_left = total - (start.step if resume else 0)
-        try:
-            simulate(flow, start, n_steps=steps_left, snapshot_every=int(cfg.run["snapshot_every"]),
-                     observers=observers, recorder=rec, progress=progress, label=scaling)
-        except DivergenceError as err:
-            print(f"meanfield: {scaling}: {err}; snapshots up to the last good state are in {path}", file=sys.stderr)
-            return 1
-        if not args.quiet:
-            print(f"{scaling}: {steps_left} steps in {time.perf_counter() - t0:.1f} s -> {path}")
-    views = {}
-    for s, p in paths.items():
-        with load(p) as tr:
-            views[s] = _RunView.from_trajectory(tr)
-    if cfg.output["figure"]:
-        fig_path = out / f"{stem}.png"
-        rich_lazy.plot(views, fig_path, teacher=getattr(data, "teacher", None),
-                       title=f"{stem}: m = {theta0.shape[0]}, d = {d}, n = {data.X.shape[0]}, "
-                             f"{cfg.model.get('activation', 'relu')}, {dyn.integrator} dt = {dyn.dt:g}")
-        if not args.quiet:
-            print(f"figure -> {fig_path}")
-    summary = {s: v.summary() for s, v in views.items()}
-    (out / f"{stem}_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if not args.quiet:
-        names = [n for n in ("train_loss", "test_loss", "displacement", "w2_to_init")
-                 if any(n in v for v in summary.values())]
-        print(f"{'scaling':<12}{'t':>8}" + "".join(f"{n:>16}" for n in names) + f"{'status':>12}")
-        for s, v in summary.items():
-            print(f"{s:<12}{v['t']:>8g}" + "".join(f"{v.get(n, float('nan')):>16.4g}" for n in names)
-                  + f"{v['status']:>12}")
-    return 0
-
-
-class _RunView:
-    """What the figure and the summary need from a finished run, read back from its file."""
-
-    def __init__(self, times, observables, theta0, theta_end, d, status):
-        self.times, self.observables = times, observables
-        self.theta0, self.theta_end, self.d, self.status = theta0, theta_end, d, status
-
-    @classmethod
-    def from_trajectory(cls, tr):
-        obs = {name: np.asarray(series.value) for name, series in tr.observables.items()}
-        times = np.asarray(tr.observables["train_loss"].time)
-        return cls(times, obs, tr.first_state().theta, tr.last_state().theta, int(tr.model["d"]), tr.status)
-
-    def summary(self) -> dict:
-        out = {name: float(v[-1]) for name, v in self.observables.items() if v.ndim == 1}
-        return out | {"t": float(self.times[-1]), "status": self.status}
+    interrupt.check()  # a signal during the imports above stops here, before anything is read or written
+    cfg = load(args.config, args.set)
+    say = (lambda line: None) if args.quiet else print
+    result = run_config(cfg, args.out, resume=args.resume, progress=False if args.quiet else None, log=say)
+    if result.figure is not None:
+        say(f"figure -> {result.figure}")
+    say(result.table())
+    return 0 if result.ok else 1
 
 
 def _info(args) -> int:
-    from .trajectory import info
+    from .trajectory import info, verify
 
-    print(info(args.file))
+    interrupt.check()
+    damaged = verify(args.file)
+    print(info(args.file, damaged=damaged))
+    if damaged:
+        print(f"meanfield: error: {args.file} is damaged: {damaged[0]}", file=sys.stderr)
+        return 2
     return 0
 
 
 def main(argv=None) -> int:
+    """Run the command line with arguments ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    try:
-        return {"run": _run, "info": _info}[args.command](args)
-    except (ConfigError, FileFormatError, MeanfieldError) as err:
-        print(f"meanfield: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("meanfield: interrupted; files are marked 'interrupted' and can be continued with --resume",
-              file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with interrupt.deferred():
+        try:
+            code = {"run": _run, "info": _info}[args.command](args)
+            interrupt.check()  # a signal after the last safe point still counts
+            return code
+        except MeanfieldError as err:
+            print(f"meanfield: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(_INTERRUPTED, file=sys.stderr)
+            return 130
+
+
+def entry() -> None:
+    """The ``meanfield`` program: :func:`main` with SIGINT and SIGTERM deferred from its first line to its exit.
+
+    Before exiting, both signals are blocked and a signal that arrived after the run's last safe point turns
+    the exit code into 130; the process then exits at once, so no signal can arrive unseen during interpreter
+    shutdown.
+    """
+    interrupt.install()
+    code = main()
+    signal.pthread_sigmask(signal.SIG_BLOCK, interrupt.SIGNALS)
+    if code != 130 and (interrupt.pending() or set(signal.sigpending()) & set(interrupt.SIGNALS)):
+        print(_INTERRUPTED, file=sys.stderr)
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

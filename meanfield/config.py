@@ -1,145 +1,414 @@
-"""Run configuration: TOML files in, validated objects out.
+"""Run configuration: a TOML file in, a validated :class:`RunConfig` out, before anything is built or written.
 
-A configuration has five tables; every key is optional except where said. Unknown tables or keys are
-errors that name the key and list the allowed ones (docs/config.md shows every key with its default)::
+A configuration has six tables; docs/config.md shows every key with its default and what is allowed::
 
-    [data]      kind = "teacher_student" | "digits" | "npz" | "csv", then the arguments of
-                meanfield.data.teacher_student / load_digits / load_npz / load_csv
-    [model]     the fields of meanfield.Model (d is taken from the data), and seed (initial particles)
-    [dynamics]  the fields of meanfield.Dynamics
-    [run]       t_end or n_steps, snapshot_every, scalings (list of presets run from the same initial
-                particles; default: [model.scaling])
-    [output]    dir, compression, particles_dtype, particle_subset, figure
+    [data]       kind = "teacher_student" | "digits" | "npz" | "csv"  (finite data), or
+                 kind = "gaussian_teacher" (Gaussian inputs and a teacher: population and online flows)
+    [model]      the fields of meanfield.Model (d is taken from the data) and seed (initial particles)
+    [dynamics]   kind = "particle" | "linearized" | "population" | "online", then the fields of meanfield.Dynamics
+    [run]        t_end or n_steps, snapshot_every, scalings (presets run from the same initial particles)
+    [observers]  record (names of meanfield.observers.OBSERVERS), kernel_points, w2_method, seed
+    [output]     dir, compression, particles_dtype, particle_subset, figure
 
-``--set section.key=value`` overrides (the value is parsed as TOML) are applied before validation.
+:func:`load` checks every key: its type, range and finiteness, the combinations of keys, that the files it
+names exist and have the right format, and that the arrays of the run fit in memory. The first problem is
+raised as a :class:`~meanfield.errors.ConfigError` naming the key, the value and what is allowed (or a
+:class:`~meanfield.errors.FileFormatError` naming the file). Nothing is built and nothing is written here.
+
+>>> cfg = from_dict({"data": {"d": 3, "n_train": 20}, "model": {"m": 8}, "run": {"t_end": 1.0}})
+>>> cfg.total_steps, cfg.dynamics["kind"], cfg.run["scalings"]
+(100, 'particle', ['mean_field'])
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
+import os
 import tomllib
-from dataclasses import dataclass, fields
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 
-from . import data as _data
 from .errors import ConfigError, FileFormatError
-from .flow import Dynamics
-from .model import Model
-from .scaling import PRESETS
+from .validate import DTYPES, check_bool, check_choice, check_int, check_number, check_str
 
-__all__ = ["RunConfig", "load", "parse_override", "DATA_KINDS"]
+__all__ = ["RunConfig", "load", "from_dict", "parse_override", "DATA_KINDS", "DYNAMICS_KINDS"]
 
-DATA_KINDS = {
-    "teacher_student": _data.teacher_student,
-    "digits": _data.load_digits,
-    "npz": _data.load_npz,
-    "csv": _data.load_csv,
+#: Data kinds with a finite training set, and the one with Gaussian inputs and a teacher.
+FINITE_KINDS = ("teacher_student", "digits", "npz", "csv")
+DATA_KINDS = FINITE_KINDS + ("gaussian_teacher",)
+#: Dynamics kinds: the data kind each needs.
+DYNAMICS_KINDS = {"particle": FINITE_KINDS, "linearized": FINITE_KINDS, "population": ("gaussian_teacher",),
+                  "online": ("gaussian_teacher",)}
+
+_ACTIVATIONS = ("identity", "relu", "erf", "tanh", "sigmoid", "softplus", "quadratic")
+_PRESETS = ("mean_field", "ntk", "lazy", "explicit")
+_INTEGRATORS = ("euler", "heun", "rk4", "euler_maruyama", "sgd")
+_OBSERVERS = ("risks", "motion", "w2", "kernel")
+_W2_METHODS = ("auto", "exact", "subsampled", "sinkhorn", "sinkhorn_divergence", "sliced", "none")
+_COMPRESSIONS = ("gzip", "lzf", "none")
+_REQUIRED = object()
+
+
+# --- one rule per key: rule(key, value) -> value ----------------------------------------------------------------
+
+def _int(low=None, high=None):
+    return lambda key, v: check_int(key, v, low=low, high=high)
+
+
+def _num(low=None, low_open=False):
+    return lambda key, v: check_number(key, v, low=low, low_open=low_open)
+
+
+def _choice(choices):
+    return lambda key, v: check_choice(key, v, choices)
+
+
+def _dtype(key, v):
+    return check_choice(key, v, tuple(DTYPES))
+
+
+def _names(choices):
+    def rule(key, v):
+        if not isinstance(v, list) or not v or len(set(map(str, v))) != len(v):
+            raise ConfigError(key, v, "a non-empty list of distinct names from " + ", ".join(choices))
+        for item in v:
+            check_choice(key, item, choices)
+        return list(v)
+
+    return rule
+
+
+def _layer_lr(key, v):
+    if not isinstance(v, list) or len(v) != 3:
+        raise ConfigError(key, v, "three numbers [eta_a, eta_w, eta_b] > 0")
+    return [check_number(key, x, low=0, low_open=True, allowed="three finite numbers [eta_a, eta_w, eta_b] > 0")
+            for x in v]
+
+
+def _subset(key, v):
+    if isinstance(v, list):
+        if not v:
+            raise ConfigError(key, v, "a number of particles >= 1 or a non-empty list of particle indices")
+        for i in v:
+            check_int(key, i, low=0, allowed="particle indices >= 0")
+        if len(set(v)) != len(v):
+            raise ConfigError(key, v, "distinct particle indices")
+        return list(v)
+    return check_int(key, v, low=1, allowed="a number of particles >= 1 or a list of particle indices")
+
+
+def _target(key, v):
+    if isinstance(v, list):
+        if len(v) != 2 or v[0] == v[1]:
+            raise ConfigError(key, v, "'parity', 'binary01', 'digit' or a pair [i, j] of distinct digits")
+        for x in v:
+            check_int(key, x, low=0, high=9, allowed="a pair [i, j] of distinct digits 0..9")
+        return list(v)
+    return check_choice(key, v, ("parity", "binary01", "digit"))
+
+
+def _column(key, v):
+    if isinstance(v, str):
+        return check_str(key, v)
+    return check_int(key, v, allowed="a column index (negative counts from the end) or a column name")
+
+
+def _header(key, v):
+    if v == "infer":
+        return v
+    if not isinstance(v, bool):
+        raise ConfigError(key, v, "true, false or 'infer'")
+    return v
+
+
+def _path(key, v):
+    p = Path(check_str(key, v, allowed="the path of an existing file"))
+    if not p.is_file():
+        raise ConfigError(key, v, "the path of an existing file" + (" (this is a folder)" if p.is_dir() else ""))
+    if not os.access(p, os.R_OK):
+        raise ConfigError(key, v, "a file that can be read")
+    return str(p)
+
+
+def _str(key, v):
+    return check_str(key, v)
+
+
+def _optional_str(key, v):
+    return check_str(key, v, allowed="a non-empty string (leave the key out for none)")
+
+
+_COMMON = {"n_test": (_int(0), 0), "seed": (_int(0), 0), "dtype": (_dtype, "float64")}
+_DATA = {
+    "teacher_student": {"d": (_int(1), _REQUIRED), "n_train": (_int(1), _REQUIRED), "k": (_int(1), 1),
+                        "activation": (_choice(_ACTIVATIONS), "relu"), "input": (_choice(("gaussian", "sphere")),
+                                                                                 "gaussian"),
+                        "noise": (_num(0), 0.0), "noisy_test": (check_bool, False), "bias": (check_bool, False),
+                        "name": (_str, None), **_COMMON},
+    "digits": {"target": (_target, "parity"), "preprocessing": (_choice(("standardize", "sphere", "unit", "raw")),
+                                                                 "standardize"), **_COMMON},
+    "npz": {"path": (_path, _REQUIRED), "x_key": (_str, "X"), "y_key": (_str, "y"), "x_test_key": (_optional_str, None),
+            "y_test_key": (_optional_str, None), "name": (_str, None), **_COMMON},
+    "csv": {"path": (_path, _REQUIRED), "target_column": (_column, -1), "header": (_header, "infer"),
+            "delimiter": (_str, ","), "name": (_str, None), **_COMMON},
+    "gaussian_teacher": {"d": (_int(1), None), "k": (_int(1), 1), "activation": (_choice(_ACTIVATIONS), None),
+                         "bias": (check_bool, False), "seed": (_int(0), 0), "teacher_file": (_path, None),
+                         "teacher_key": (_str, "teacher")},
 }
-_MODEL_KEYS = [f.name for f in fields(Model) if f.init and f.name != "d"] + ["seed"]
-_DYNAMICS_KEYS = [f.name for f in fields(Dynamics)]
-_RUN_KEYS = ["t_end", "n_steps", "snapshot_every", "scalings"]
-_OUTPUT_KEYS = ["dir", "compression", "particles_dtype", "particle_subset", "figure"]
-_TABLES = {"data": None, "model": _MODEL_KEYS, "dynamics": _DYNAMICS_KEYS, "run": _RUN_KEYS, "output": _OUTPUT_KEYS}
+_TABLES = {
+    "model": {"m": (_int(1), _REQUIRED), "activation": (_choice(_ACTIVATIONS), "relu"),
+              "scaling": (_choice(_PRESETS), "mean_field"), "lazy_scale": (_num(0, True), None),
+              "alpha": (_num(), None), "beta": (_num(), None), "c": (_num(0, True), None),
+              "bias": (check_bool, False), "sigma_a": (_num(0), 1.0), "sigma_w": (_num(0), 1.0),
+              "sigma_b": (_num(0), 0.0), "symmetric": (check_bool, False), "dtype": (_dtype, "float64"),
+              "seed": (_int(0), 0)},
+    "dynamics": {"kind": (_choice(tuple(DYNAMICS_KINDS)), "particle"), "lr": (_num(0, True), 1.0),
+                 "dt": (_num(0, True), 0.01), "integrator": (_choice(_INTEGRATORS), "euler"),
+                 "temperature": (_num(0), 0.0), "weight_decay": (_num(0), 0.0), "layer_lr": (_layer_lr, [1.0, 1.0, 1.0]),
+                 "batch_size": (_int(1), None), "seed": (_int(0, 2**63 - 1), 0)},
+    "run": {"t_end": (_num(0), None), "n_steps": (_int(0), None), "snapshot_every": (_int(1), 10),
+            "scalings": (_names(_PRESETS), None)},
+    "observers": {"record": (_names(_OBSERVERS), ["risks", "motion", "w2"]), "kernel_points": (_int(2), 128),
+                  "w2_method": (_choice(_W2_METHODS), "auto"), "seed": (_int(0), 0)},
+    "output": {"dir": (_str, "results"), "compression": (_choice(_COMPRESSIONS), "gzip"),
+               "particles_dtype": (_dtype, "float64"), "particle_subset": (_subset, None),
+               "figure": (check_bool, True)},
+}
+TABLES = ("data",) + tuple(_TABLES)
 
 
-def _check_keys(table: str, given: dict, allowed):
+def _check_table(name: str, given: dict, rules: dict) -> dict:
+    """Apply one rule per key (unknown keys refused), fill defaults, leave out keys whose default is None."""
     for key in given:
-        if key not in allowed:
-            raise ConfigError(f"{table}.{key}", given[key], "one of the keys " + ", ".join(allowed))
+        if key not in rules:
+            raise ConfigError(f"{name}.{key}", given[key], "one of the keys " + ", ".join(rules))
+    out = {}
+    for key, (rule, default) in rules.items():
+        if key in given:
+            out[key] = rule(f"{name}.{key}", given[key])
+        elif default is _REQUIRED:
+            raise ConfigError(f"{name}.{key}", "missing", f"a value for {name}.{key} (it has no default)")
+        elif default is not None:
+            out[key] = copy.deepcopy(default)
+    return out
 
 
-def _data_keys(kind):
-    fn = DATA_KINDS[kind]
-    return ["kind"] + [n for n, p in inspect.signature(fn).parameters.items() if p.kind != p.VAR_KEYWORD]
+# --- files named by the configuration: existence and format, without loading them ------------------------------
+
+def _npz_shape(path, key, entry):
+    """The shape of array ``entry`` of an .npz file, read from its header only."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n[:-4] if n.endswith(".npy") else n: n for n in z.namelist()}
+            if entry not in names:
+                raise ConfigError(key, entry, f"one of the arrays in {path}: " + ", ".join(sorted(names)))
+            with z.open(names[entry]) as fh:
+                major, _ = np.lib.format.read_magic(fh)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(fh)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileFormatError(path, f"is not a readable .npz archive ({exc})") from None
+    if dtype.kind not in "biuf":
+        raise FileFormatError(path, f"array {entry!r} has dtype {dtype}; expected real numbers")
+    return shape
+
+
+def _csv_columns(path, delimiter) -> int:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError:
+        raise FileFormatError(path, "is not a UTF-8 text (CSV) file") from None
+    except OSError as exc:
+        raise FileFormatError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if not first.strip():
+        raise FileFormatError(path, "is empty or starts with an empty line; expected CSV rows")
+    return len(first.split(delimiter))
+
+
+def _data_shape(data: dict):
+    """(n, d) of the training inputs a data table describes (n = None for Gaussian inputs)."""
+    kind = data["kind"]
+    if kind == "teacher_student":
+        return data["n_train"], data["d"]
+    if kind == "digits":
+        return 1797, 64
+    if kind == "npz":
+        shape = _npz_shape(data["path"], "data.x_key", data["x_key"])
+        if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+            raise FileFormatError(data["path"], f"array {data['x_key']!r} has shape {shape}; expected (n, d)")
+        yshape = _npz_shape(data["path"], "data.y_key", data["y_key"])
+        if yshape not in ((shape[0],), (shape[0], 1)):
+            raise FileFormatError(data["path"], f"array {data['y_key']!r} has shape {yshape}; expected "
+                                                f"({shape[0]},), one target per row of {data['x_key']!r}")
+        for key in ("x_test_key", "y_test_key"):
+            if key in data:
+                _npz_shape(data["path"], f"data.{key}", data[key])
+        if ("x_test_key" in data) != ("y_test_key" in data):
+            raise ConfigError("data.x_test_key", data.get("x_test_key"), "both x_test_key and y_test_key, or neither")
+        return int(shape[0]), int(shape[1])
+    if kind == "csv":
+        cols = _csv_columns(data["path"], data["delimiter"])
+        if cols < 2:
+            raise FileFormatError(data["path"], f"has {cols} column with delimiter {data['delimiter']!r}; "
+                                                "expected at least one input column and a target column")
+        size = os.path.getsize(data["path"])
+        return max(1, size // (2 * cols)), cols - 1  # n: an upper bound, for the memory estimate only
+    if "teacher_file" in data:
+        shape = _npz_shape(data["teacher_file"], "data.teacher_key", data["teacher_key"])
+        if len(shape) != 2 or shape[1] < 2:
+            raise FileFormatError(data["teacher_file"], f"teacher {data['teacher_key']!r} has shape {shape}; "
+                                                        "expected (k, d + 1) or (k, d + 2) rows (a*, w*[, b*])")
+        d = shape[1] - 1 - int(data["bias"])
+        if "d" in data and data["d"] != d:
+            raise ConfigError("data.d", data["d"], f"d = {d}, the input dimension of the teacher in "
+                                                   f"{data['teacher_file']}")
+        return None, d
+    if "d" not in data:
+        raise ConfigError("data.d", "missing", "the input dimension (or a teacher_file)")
+    return None, data["d"]
+
+
+# --- the configuration ------------------------------------------------------------------------------------------
+
+def _memory_bytes(n, d, m, p, record) -> int:
+    """Peak memory a run needs beyond the interpreter: the data, about 12 particle arrays (integrator stages,
+    observers' references, the recorder's row), an exact W2 cost matrix and a kernel on its probe points."""
+    need = 8 * (12 * m * p + 2 * (n or 0) * d)
+    if "w2" in record and m <= 1000:
+        need += 16 * m * m
+    if "kernel" in record:
+        need += 8 * (2 * 128 * 128 + 128 * m * p)
+    return need
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 62
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A validated run configuration (the parsed TOML tables, defaults filled in).
+    """A validated run configuration: the six tables with defaults filled in.
 
-    Build objects with :meth:`build_data`, :meth:`build_model`, :meth:`build_dynamics`.
+    Attributes
+    ----------
+    data, model, dynamics, run, observers, output : dict
+    source : str
+        The file it was read from (its stem names the output files).
     """
 
     data: dict
     model: dict
     dynamics: dict
     run: dict
+    observers: dict
     output: dict
     source: str = "<dict>"
 
-    @classmethod
-    def from_dict(cls, tables: dict, source: str = "<dict>") -> "RunConfig":
-        tables = copy.deepcopy(tables)
-        _check_keys("config", tables, list(_TABLES))
-        for name, allowed in _TABLES.items():
-            value = tables.setdefault(name, {})
-            if not isinstance(value, dict):
-                raise ConfigError(name, value, f"a table [{name}]")
-            if allowed is not None:
-                _check_keys(name, value, allowed)
-        data = tables["data"]
-        data.setdefault("kind", "teacher_student")
-        if data["kind"] not in DATA_KINDS:
-            raise ConfigError("data.kind", data["kind"], "one of " + ", ".join(DATA_KINDS))
-        _check_keys("data", data, _data_keys(data["kind"]))
-        run = tables["run"]
-        if "t_end" not in run and "n_steps" not in run:
-            run["t_end"] = 10.0
-        if "t_end" in run and "n_steps" in run:
-            raise ConfigError("run.n_steps", run["n_steps"], "either run.t_end or run.n_steps, not both")
-        run.setdefault("snapshot_every", 10)
-        scalings = run.setdefault("scalings", [tables["model"].get("scaling", "mean_field")])
-        if isinstance(scalings, str):
-            scalings = run["scalings"] = [scalings]
-        if not isinstance(scalings, list) or not scalings or any(s not in PRESETS for s in scalings):
-            raise ConfigError("run.scalings", scalings, "a non-empty list of presets from " + ", ".join(PRESETS))
-        if len(set(scalings)) != len(scalings):
-            raise ConfigError("run.scalings", scalings, "each preset at most once")
-        out = tables["output"]
-        out.setdefault("dir", "results")
-        out.setdefault("compression", "gzip")
-        out.setdefault("particles_dtype", "float64")
-        out.setdefault("particle_subset", None)
-        out.setdefault("figure", True)
-        cfg = cls(data, tables["model"], tables["dynamics"], run, out, source)
-        # Build once so every value error surfaces now, before any output is written.
-        ds = cfg.build_data()
-        for s in scalings:
-            cfg.build_model(ds.X.shape[1], s)
-        cfg.build_dynamics()
-        return cfg
+    @property
+    def name(self) -> str:
+        """Stem of the output files: the configuration file's name without ``.toml``."""
+        return Path(self.source).stem if self.source != "<dict>" else "run"
+
+    @property
+    def total_steps(self) -> int:
+        """Steps from t = 0 to the end: ``run.n_steps``, or ``run.t_end / dynamics.dt`` rounded."""
+        if "n_steps" in self.run:
+            return int(self.run["n_steps"])
+        return int(round(self.run["t_end"] / self.dynamics["dt"]))
 
     def to_dict(self) -> dict:
-        """The tables as plain data (JSON/TOML-serialisable)."""
-        return {"data": self.data, "model": self.model, "dynamics": self.dynamics, "run": self.run,
-                "output": self.output}
+        """The tables as plain data (JSON/TOML-serialisable): what result files record."""
+        return copy.deepcopy({t: getattr(self, t) for t in TABLES})
 
-    def build_data(self):
-        kwargs = {k: v for k, v in self.data.items() if k != "kind"}
-        return DATA_KINDS[self.data["kind"]](**kwargs)
+    def model_kwargs(self, scaling: str) -> dict:
+        """The :class:`~meanfield.model.Model` arguments of one preset of ``run.scalings`` (d excluded)."""
+        kw = {k: v for k, v in self.model.items() if k != "seed"}
+        kw["scaling"] = scaling
+        if scaling != "lazy":
+            kw.pop("lazy_scale", None)
+        if scaling != "explicit":
+            for k in ("alpha", "beta", "c"):
+                kw.pop(k, None)
+        return kw
 
-    def model_seed(self) -> int:
-        seed = self.model.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError("model.seed", seed, "a non-negative integer")
-        return seed
+    def dynamics_kwargs(self) -> dict:
+        """The :class:`~meanfield.flow.Dynamics` arguments."""
+        kw = {k: v for k, v in self.dynamics.items() if k != "kind"}
+        kw["layer_lr"] = tuple(kw["layer_lr"])
+        return kw
 
-    def build_model(self, d: int, scaling: str | None = None) -> Model:
-        kwargs = {k: v for k, v in self.model.items() if k != "seed"}
-        if scaling is not None:
-            kwargs["scaling"] = scaling
-            if scaling != "lazy":
-                kwargs.pop("lazy_scale", None)
-        self.model_seed()
-        return Model(d=d, **kwargs)
 
-    def build_dynamics(self) -> Dynamics:
-        kwargs = dict(self.dynamics)
-        if "layer_lr" in kwargs and isinstance(kwargs["layer_lr"], list):
-            kwargs["layer_lr"] = tuple(kwargs["layer_lr"])
-        return Dynamics(**kwargs)
+def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
+    """Validate configuration tables (as parsed from TOML). See :func:`load`."""
+    from .flow import Dynamics  # the dataclasses hold the rules of their own combinations
+    from .model import Model
+
+    if not isinstance(tables, dict):
+        raise ConfigError("config", tables, "a table of tables")
+    for name in tables:
+        if name not in TABLES:
+            raise ConfigError(name, tables[name], "one of the tables " + ", ".join(f"[{t}]" for t in TABLES))
+    for name in TABLES:
+        if not isinstance(tables.get(name, {}), dict):
+            raise ConfigError(name, tables[name], f"a table [{name}]")
+    given = {name: dict(tables.get(name, {})) for name in TABLES}
+
+    data = given["data"]
+    kind = check_choice("data.kind", data.pop("kind", "teacher_student"), DATA_KINDS)
+    data = {"kind": kind, **_check_table("data", data, _DATA[kind])}
+    out = {name: _check_table(name, given[name], rules) for name, rules in _TABLES.items()}
+    model, dyn, run, obs, output = (out[k] for k in ("model", "dynamics", "run", "observers", "output"))
+
+    dkind = dyn["kind"]
+    if kind not in DYNAMICS_KINDS[dkind]:
+        raise ConfigError("dynamics.kind", dkind, f"a kind for data.kind = {kind!r}: "
+                          + ", ".join(k for k, kinds in DYNAMICS_KINDS.items() if kind in kinds))
+    if dkind == "population" and dyn["integrator"] == "sgd":
+        raise ConfigError("dynamics.integrator", "sgd", "euler, heun, rk4 or euler_maruyama for the population "
+                                                        "flow (online SGD is dynamics.kind = 'online')")
+    if dkind == "online" and dyn["integrator"] != "sgd":
+        raise ConfigError("dynamics.integrator", dyn["integrator"], "'sgd' (with batch_size) for dynamics.kind = "
+                                                                    "'online'")
+    if kind == "gaussian_teacher" and data.get("activation", model["activation"]) != model["activation"]:
+        raise ConfigError("data.activation", data["activation"], f"the student's activation, "
+                          f"{model['activation']!r}: the population risk uses one activation for both")
+
+    if ("t_end" in run) == ("n_steps" in run):
+        if "t_end" in run:
+            raise ConfigError("run.n_steps", run["n_steps"], "either run.t_end or run.n_steps, not both")
+        run["t_end"] = 10.0
+    run.setdefault("scalings", [model["scaling"]])
+    if "explicit" not in run["scalings"]:
+        for k in ("alpha", "beta", "c"):
+            if k in model:
+                raise ConfigError(f"model.{k}", model[k], "no value unless a scaling is 'explicit'")
+    if "lazy_scale" in model and "lazy" not in run["scalings"]:
+        raise ConfigError("model.lazy_scale", model["lazy_scale"], "no value unless a scaling is 'lazy'")
+
+    cfg = RunConfig(data, model, dyn, run, obs, output, source)
+    n, d = _data_shape(data)
+    dynamics = Dynamics(**cfg.dynamics_kwargs())
+    for scaling in run["scalings"]:
+        m = Model(d=d, **cfg.model_kwargs(scaling))
+    if dkind in ("particle", "linearized") and dynamics.integrator == "sgd" and dynamics.batch_size > n \
+            and kind != "csv":
+        raise ConfigError("dynamics.batch_size", dynamics.batch_size, f"at most n = {n} (training points)")
+    if isinstance(output.get("particle_subset"), list) and max(output["particle_subset"]) >= m.m:
+        raise ConfigError("output.particle_subset", output["particle_subset"], f"indices in [0, {m.m})")
+    need, have = _memory_bytes(n, d, m.m, m.p, obs["record"]), _physical_memory()
+    if need > have:
+        raise ConfigError("model.m", m.m, f"a width whose arrays fit in memory: this run needs about "
+                                          f"{need / 2**30:.3g} GiB, this machine has {have / 2**30:.3g} GiB")
+    if cfg.total_steps == 0 and run.get("t_end", 0) > 0:
+        raise ConfigError("run.t_end", run["t_end"], f"at least one step of dt = {dyn['dt']:g} (or 0)")
+    return cfg
 
 
 def parse_override(text: str):
@@ -147,7 +416,7 @@ def parse_override(text: str):
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError("--set", text, "section.key=value, e.g. model.m=1000 or dynamics.integrator=rk4")
     lhs, rhs = text.split("=", 1)
-    section, key = lhs.strip().split(".", 1)
+    section, key = (part.strip() for part in lhs.split(".", 1))
     try:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -161,23 +430,26 @@ def load(path, overrides=()) -> RunConfig:
     Raises
     ------
     FileFormatError
-        When the file is missing or not valid TOML.
+        When the file is missing, unreadable, not UTF-8 or not valid TOML.
     ConfigError
-        When a key or value is not allowed.
+        When a key or value is not allowed, or the run would not fit in memory.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise FileFormatError(path, f"cannot read the configuration ({exc.strerror or exc})") from None
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(path, f"is not UTF-8 text (byte {exc.start}): expected a TOML configuration") from None
+    try:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FileFormatError(path, f"not valid TOML ({exc})") from None
+        raise FileFormatError(path, f"is not valid TOML ({str(exc).splitlines()[0]})") from None
     for item in overrides:
         section, key, value = parse_override(item)
-        tables.setdefault(section, {})
-        if not isinstance(tables[section], dict):
+        if not isinstance(tables.setdefault(section, {}), dict):
             raise ConfigError(section, tables[section], f"a table [{section}]")
         tables[section][key] = value
-    return RunConfig.from_dict(tables, source=str(path))
+    return from_dict(tables, source=str(path))

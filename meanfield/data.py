@@ -41,8 +41,10 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .errors import ConfigError, FileFormatError
+from .validate import DTYPES, check_bool, check_choice, check_dtype, check_int, check_number
 
 __all__ = [
+    "as_dataset",
     "Dataset",
     "from_arrays",
     "teacher_student",
@@ -65,7 +67,6 @@ DIGITS_TARGETS = ("parity", "binary01", "digit")
 #: Input preprocessings of :func:`load_digits`.
 DIGITS_PREPROCESSING = ("standardize", "sphere", "unit", "raw")
 
-_DTYPES = {"float64": np.float64, "float32": np.float32}
 _INPUTS = ("gaussian", "sphere")
 _BLOCK = 8192  # rows of X per block when evaluating the teacher: memory O(_BLOCK * k)
 
@@ -117,6 +118,31 @@ class Dataset(NamedTuple):
         """Number of test points (0 without a test set)."""
         return 0 if self.X_test is None else int(self.X_test.shape[0])
 
+    def risks(self, theta, model) -> dict:
+        r"""The risks of the network ``theta`` on this data set, the one way a flow's risks are evaluated.
+
+        Returns
+        -------
+        dict
+            ``train_loss`` :math:`= \frac1{2n}\sum_i (f(x_i) - y_i)^2` and, with a test set, ``test_loss``
+            (the same on the test points), each through :func:`meanfield.model.risk`.
+        """
+        from .model import risk
+
+        out = {"train_loss": risk(theta, self.X, self.y, model)}
+        if self.n_test:
+            out["test_loss"] = risk(theta, self.X_test, self.y_test, model)
+        return out
+
+
+def as_dataset(data) -> Dataset:
+    """A :class:`Dataset` as it is, or a pair ``(X, y)`` wrapped by :func:`from_arrays`."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return from_arrays(*data)
+    raise ConfigError("data", type(data).__name__, "a meanfield.data.Dataset or a pair (X, y)")
+
 
 # ----------------------------------------------------------------------------------------------------------
 # validation helpers
@@ -138,26 +164,6 @@ def _file_fail(path):
         raise FileFormatError(path, f"{key} is {shown}; expected {allowed}")
 
     return fail
-
-
-def _check_int(key, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
-    return int(value)
-
-
-def _check_dtype(dtype):
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in _DTYPES:
-        raise ConfigError("dtype", dtype, "float64 or float32")
-    return name
-
-
-def _check_seed(seed):
-    return _check_int("seed", seed, 0)
 
 
 def _describe(a) -> str:
@@ -274,8 +280,8 @@ def from_arrays(X, y, X_test=None, y_test=None, name: str = "arrays", dtype="flo
     >>> ds.X.shape, ds.y.dtype.name, ds.n_test
     ((2, 2), 'float64', 0)
     """
-    dname = _check_dtype(dtype)
-    X, y, X_test, y_test = _check_xy(X, y, X_test, y_test, _DTYPES[dname], _config_fail)
+    dname = check_dtype("dtype", dtype)
+    X, y, X_test, y_test = _check_xy(X, y, X_test, y_test, DTYPES[dname], _config_fail)
     recipe = {
         "kind": "arrays",
         "name": str(name),
@@ -396,9 +402,9 @@ def random_teacher(d: int, k: int = 1, bias: bool = False, seed: int = 0) -> np.
     independent random signs :math:`s_k = \pm 1`, so that :math:`f^*` is of order one for every k
     (:math:`\sum_k a_k^{*2} = 1`) and never accidentally small; :math:`b^*_k \sim N(0, 1)` with a bias.
     """
-    d = _check_int("d", d, 1)
-    k = _check_int("k", k, 1)
-    seed = _check_seed(seed)
+    d = check_int("d", d, low=1)
+    k = check_int("k", k, low=1)
+    seed = check_int("seed", seed, low=0)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0])
     return _draw_teacher(rng, d, k, bool(bias))
 
@@ -500,36 +506,31 @@ def teacher_student(
     >>> ds.X.shape, ds.X_test.shape, ds.teacher.shape
     ((100, 5), (20, 5), (2, 6))
     """
-    d = _check_int("d", d, 1)
-    n_train = _check_int("n_train", n_train, 1)
-    n_test = _check_int("n_test", n_test, 0)
-    seed = _check_seed(seed)
-    dname = _check_dtype(dtype)
+    d = check_int("d", d, low=1)
+    n_train = check_int("n_train", n_train, low=1)
+    n_test = check_int("n_test", n_test, low=0)
+    seed = check_int("seed", seed, low=0)
+    dname = check_dtype("dtype", dtype)
     act = get_activation(activation)
-    if input not in _INPUTS:
-        raise ConfigError("input", input, "one of " + ", ".join(repr(s) for s in _INPUTS))
-    real = isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, (bool, np.bool_))
-    noise_f = float(noise) if real else float("nan")
-    if not math.isfinite(noise_f) or noise_f < 0.0:
-        raise ConfigError("noise", noise, "a finite standard deviation >= 0")
-    if not isinstance(noisy_test, (bool, np.bool_)):
-        raise ConfigError("noisy_test", noisy_test, "True or False")
-    if bias is not None and not isinstance(bias, (bool, np.bool_)):
-        raise ConfigError("bias", bias, "True, False or None")
+    check_choice("input", input, _INPUTS)
+    noise_f = check_number("noise", noise, low=0, allowed="a finite standard deviation >= 0")
+    check_bool("noisy_test", noisy_test)
+    if bias is not None:
+        check_bool("bias", bias)
 
     streams = np.random.SeedSequence(seed).spawn(3)
     if teacher is None:
-        k = 1 if k is None else _check_int("k", k, 1)
+        k = 1 if k is None else check_int("k", k, low=1)
         theta = _draw_teacher(np.random.default_rng(streams[0]), d, k, bool(bias))
         given = None
     else:
         theta, has_bias = _check_teacher(teacher, d, bias)
-        if k is not None and _check_int("k", k, 1) != theta.shape[0]:
+        if k is not None and check_int("k", k, low=1) != theta.shape[0]:
             raise ConfigError("k", k, f"{theta.shape[0]} (the number of rows of teacher) or None")
         k, bias, given = theta.shape[0], has_bias, theta.tolist()
     theta.setflags(write=False)
 
-    npdt = _DTYPES[dname]
+    npdt = DTYPES[dname]
 
     def draw(stream, n, with_noise):
         rng = np.random.default_rng(stream)
@@ -574,7 +575,7 @@ def _split_indices(n, n_test, seed):
 
 
 def _check_n_test(n_test, n):
-    n_test = _check_int("n_test", n_test, 0)
+    n_test = check_int("n_test", n_test, low=0)
     if n_test > n - 1:
         raise ConfigError("n_test", n_test, f"an integer from 0 to {n - 1} (the data set has {n} points and at "
                           "least one must stay for training)")
@@ -607,7 +608,7 @@ def train_test_split(dataset: Dataset, n_test: int, seed: int = 0) -> Dataset:
     n_test = _check_n_test(n_test, dataset.n)
     if n_test < 1:
         raise ConfigError("n_test", n_test, f"an integer from 1 to {dataset.n - 1}")
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, low=0)
     tr, te = _split_indices(dataset.n, n_test, seed)
     recipe = {"kind": "split", "name": dataset.name, "base": dataset.recipe, "n_test": n_test, "seed": seed}
     return Dataset(
@@ -620,7 +621,7 @@ def train_test_split(dataset: Dataset, n_test: int, seed: int = 0) -> Dataset:
 def _maybe_split(ds, n_test, seed, recipe):
     """Split inside a loader: the loader's own recipe records n_test and seed."""
     n_test = _check_n_test(n_test, ds.n)
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, low=0)
     if n_test > 0:
         if ds.X_test is not None:
             raise ConfigError("n_test", n_test, "0 for a file that already holds a test set")
@@ -686,7 +687,7 @@ def load_npz(
         For bad arguments.
     """
     path = _check_path(path)
-    dname = _check_dtype(dtype)
+    dname = check_dtype("dtype", dtype)
     for key, val in (("x_key", x_key), ("y_key", y_key)):
         if not isinstance(val, str):
             raise ConfigError(key, val, "the name of an array in the file (str)")
@@ -719,7 +720,7 @@ def load_npz(
                 raise FileFormatError(path, f"array {key!r} could not be read: " + not_npz) from None
     names = (f"array {x_key!r}", f"array {y_key!r}", f"array {x_test_key!r}", f"array {y_test_key!r}")
     X, y, X_test, y_test = _check_xy(arrays[x_key], arrays[y_key], arrays.get(x_test_key) if test else None,
-                                     arrays.get(y_test_key) if test else None, _DTYPES[dname],
+                                     arrays.get(y_test_key) if test else None, DTYPES[dname],
                                      _file_fail(path), names)
     name = os.path.splitext(os.path.basename(path))[0] if name is None else str(name)
     recipe = {
@@ -785,7 +786,7 @@ def load_csv(
         For bad arguments.
     """
     path = _check_path(path)
-    dname = _check_dtype(dtype)
+    dname = check_dtype("dtype", dtype)
     if header not in ("infer", True, False):
         raise ConfigError("header", header, "'infer', True or False")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
@@ -841,7 +842,7 @@ def load_csv(
         t %= width
     keep = [c for c in range(width) if c != t]
     names = ("input columns", "target column", "", "")
-    X, y, _, _ = _check_xy(data[:, keep], data[:, t], None, None, _DTYPES[dname], _file_fail(path), names)
+    X, y, _, _ = _check_xy(data[:, keep], data[:, t], None, None, DTYPES[dname], _file_fail(path), names)
     name = os.path.splitext(os.path.basename(path))[0] if name is None else str(name)
     recipe = {
         "kind": "csv", "name": name, "path": os.path.abspath(path), "sha256": _sha256_file(path),
@@ -936,8 +937,8 @@ def load_digits(
     if preprocessing not in DIGITS_PREPROCESSING:
         raise ConfigError("preprocessing", preprocessing,
                           "one of " + ", ".join(repr(p) for p in DIGITS_PREPROCESSING))
-    dname = _check_dtype(dtype)
-    seed = _check_seed(seed)
+    dname = check_dtype("dtype", dtype)
+    seed = check_int("seed", seed, low=0)
     P, labels = _digits_raw()
     P = P.astype(np.float64)
     labels = labels.astype(np.int64)
@@ -971,7 +972,7 @@ def load_digits(
             Xi = Pi / 16.0
         else:
             Xi = Pi
-        out.append((np.ascontiguousarray(Xi, dtype=_DTYPES[dname]), np.ascontiguousarray(yi, dtype=_DTYPES[dname])))
+        out.append((np.ascontiguousarray(Xi, dtype=DTYPES[dname]), np.ascontiguousarray(yi, dtype=DTYPES[dname])))
     X, y = out[0]
     X_test, y_test = out[1] if n_test > 0 else (None, None)
     label = target if isinstance(target, str) else f"{target[0]}v{target[1]}"

@@ -15,15 +15,16 @@ discretised with step ``dt``; an explicit-Euler step is exactly one full-batch g
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ._kernels import advance as _adv
+from .data import as_dataset
 from .errors import ConfigError, DivergenceError
 from .model import Model, check_inputs, check_particles, kernels_for
+from .validate import check_choice, check_int, check_number
 
 __all__ = ["Dynamics", "FlowState", "Flow", "particle_flow", "velocities", "INTEGRATORS"]
 
@@ -37,16 +38,6 @@ INTEGRATORS = {
 
 #: A coordinate beyond this magnitude counts as a blow-up.
 BLOWUP = 1e10
-
-
-def _number(key, value, allowed, ok):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, allowed) from None
-    if isinstance(value, bool) or not math.isfinite(v) or not ok(v):
-        raise ConfigError(key, value, allowed)
-    return v
 
 
 @dataclass(frozen=True)
@@ -85,31 +76,28 @@ class Dynamics:
     seed: int = 0
 
     def __post_init__(self):
-        _number("dynamics.lr", self.lr, "a finite number > 0", lambda v: v > 0)
-        _number("dynamics.dt", self.dt, "a finite number > 0", lambda v: v > 0)
-        _number("dynamics.temperature", self.temperature, "a finite number >= 0", lambda v: v >= 0)
-        _number("dynamics.weight_decay", self.weight_decay, "a finite number >= 0", lambda v: v >= 0)
-        if self.integrator not in INTEGRATORS:
-            raise ConfigError("dynamics.integrator", self.integrator, "one of " + ", ".join(INTEGRATORS))
+        check_number("dynamics.lr", self.lr, low=0, low_open=True)
+        check_number("dynamics.dt", self.dt, low=0, low_open=True)
+        check_number("dynamics.temperature", self.temperature, low=0)
+        check_number("dynamics.weight_decay", self.weight_decay, low=0)
+        check_choice("dynamics.integrator", self.integrator, INTEGRATORS)
         lrs = tuple(self.layer_lr) if isinstance(self.layer_lr, (tuple, list, np.ndarray)) else None
         if lrs is None or len(lrs) != 3:
             raise ConfigError("dynamics.layer_lr", self.layer_lr, "three numbers (eta_a, eta_w, eta_b) > 0")
-        for v in lrs:
-            _number("dynamics.layer_lr", v, "three finite numbers (eta_a, eta_w, eta_b) > 0", lambda x: x > 0)
-        object.__setattr__(self, "layer_lr", tuple(float(v) for v in lrs))
+        lrs = tuple(check_number("dynamics.layer_lr", v, low=0, low_open=True,
+                                 allowed="three finite numbers (eta_a, eta_w, eta_b) > 0") for v in lrs)
+        object.__setattr__(self, "layer_lr", lrs)
         if self.temperature > 0 and self.integrator not in ("euler_maruyama", "sgd"):
             raise ConfigError(
                 "dynamics.integrator", self.integrator,
                 "'euler_maruyama' or 'sgd' when temperature > 0 (Heun and RK4 are for deterministic flows)",
             )
         if self.integrator == "sgd":
-            b = self.batch_size
-            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b <= 0:
-                raise ConfigError("dynamics.batch_size", b, "a positive integer with integrator = 'sgd'")
+            check_int("dynamics.batch_size", self.batch_size, low=1,
+                      allowed="a positive integer with integrator = 'sgd'")
         elif self.batch_size is not None:
             raise ConfigError("dynamics.batch_size", self.batch_size, "no batch_size unless integrator = 'sgd'")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
-            raise ConfigError("dynamics.seed", self.seed, "an integer in [0, 2**63)")
+        check_int("dynamics.seed", self.seed, low=0, high=2**63 - 1, allowed="an integer in [0, 2**63)")
 
     def describe(self) -> dict:
         """JSON-serialisable description (for result files)."""
@@ -131,25 +119,18 @@ class FlowState(NamedTuple):
 class Flow(NamedTuple):
     """A dynamics: ``init(theta0) -> FlowState`` and ``advance(state, n_steps) -> FlowState``.
 
-    ``model``, ``dynamics`` and ``data`` are kept for observers and recorders; ``observers(flow, theta0)``,
-    when set, gives the observables a run records by default (otherwise
-    :func:`meanfield.observers.default_observers`).
+    ``model``, ``dynamics`` and ``problem`` are kept for observers and recorders. ``problem`` is what the flow
+    trains on, one of three types, each with a ``risks(theta, model) -> dict`` method (the one way its risks are
+    evaluated): a :class:`~meanfield.data.Dataset` (finite data), a :class:`~meanfield.population.Population`
+    (Gaussian inputs and a teacher) or a :class:`~meanfield.linearized.Linearization` (a data set and the point
+    the network is linearised at).
     """
 
     init: Callable
     advance: Callable
     model: Model
     dynamics: Dynamics
-    data: object
-    observers: Callable | None = None
-
-
-def _data_arrays(data):
-    if isinstance(data, tuple) and len(data) == 2:
-        return data
-    if hasattr(data, "X") and hasattr(data, "y"):
-        return data.X, data.y
-    raise ConfigError("data", type(data).__name__, "a Dataset or a tuple (X, y)")
+    problem: object
 
 
 def _check_targets(y, n, model, key="y"):
@@ -185,20 +166,18 @@ def _stepper(dynamics: Dynamics) -> _adv.Stepper:
     )
 
 
-def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, data, observers=None) -> Flow:
+def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, problem) -> Flow:
     """The ``(init, advance)`` pair over a packed velocity field: shared by every flow constructor."""
     stepper = _stepper(dynamics)
     kernels = kernels_for(model)
 
     def init(theta0, step: int = 0) -> FlowState:
         theta = check_particles(theta0, model, key="theta0").copy()
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ConfigError("step", step, "a non-negative integer")
+        step = check_int("step", step, low=0)
         return FlowState(int(step), int(step) * dynamics.dt, theta)
 
     def advance(state: FlowState, n_steps: int) -> FlowState:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ConfigError("n_steps", n_steps, "a non-negative integer")
+        n_steps = check_int("n_steps", n_steps, low=0)
         theta = state.theta.copy()
         status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
         step = int(state.step) + int(done)
@@ -207,7 +186,7 @@ def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, data, o
             raise DivergenceError(step, new.t, dynamics.dt, state=new)
         return new
 
-    return Flow(init, advance, model, dynamics, data, observers)
+    return Flow(init, advance, model, dynamics, problem)
 
 
 def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
@@ -216,7 +195,8 @@ def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
     Parameters
     ----------
     data : Dataset or (X, y)
-        Training inputs X, shape (n, d), and targets y, shape (n,).
+        Training inputs X, shape (n, d), and targets y, shape (n,) (a pair is wrapped by
+        :func:`~meanfield.data.from_arrays`); the flow's ``problem``.
     model : Model
     dynamics : Dynamics
 
@@ -227,11 +207,16 @@ def particle_flow(data, model: Model, dynamics: Dynamics) -> Flow:
         ``advance(state, n_steps)`` returns the state after ``n_steps`` steps, or raises
         :class:`~meanfield.errors.DivergenceError` (carrying the last good state) on NaN/Inf or blow-up.
     """
-    X, y = _data_arrays(data)
-    field = make_field(X, y, model, dynamics)
+    data = as_dataset(data)
+    return flow_from_field(finite_field(data, model, dynamics), model, dynamics, data)
+
+
+def finite_field(data, model: Model, dynamics: Dynamics) -> _adv.Field:
+    """The packed velocity field of gradient flow on a data set (checks the SGD batch against n)."""
+    field = make_field(data.X, data.y, model, dynamics)
     if dynamics.integrator == "sgd" and dynamics.batch_size > field.X.shape[0]:
         raise ConfigError("dynamics.batch_size", dynamics.batch_size, f"at most n = {field.X.shape[0]} (training points)")
-    return flow_from_field(field, model, dynamics, data)
+    return field
 
 
 def velocities(theta, X, y, model: Model, dynamics: Dynamics | None = None) -> np.ndarray:

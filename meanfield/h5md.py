@@ -52,7 +52,6 @@ import mmap
 import os
 import platform
 import shutil
-import signal
 import socket
 import sys
 from importlib import metadata as _metadata
@@ -62,15 +61,14 @@ import h5py
 import numpy as np
 
 from .errors import ConfigError, FileFormatError
-from .trajectory import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, _clear_status_flags, _committed,
-                         check_layout, first_state, last_state, open_file)
+from ._hdf5 import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, check_layout, clear_status_flags, committed,
+                    open_file)
+from .validate import DTYPES, check_choice
 
-__all__ = ["Recorder", "Sink", "last_state", "first_state", "handle_sigterm", "COMPRESSIONS", "PARTICLE_DTYPES"]
+__all__ = ["Recorder", "Sink", "COMPRESSIONS"]
 
 #: Compression choices: name -> (h5py filter, option).
 COMPRESSIONS = {"gzip": ("gzip", 4), "lzf": ("lzf", None), "none": (None, None)}
-#: Storage dtypes of particle snapshots.
-PARTICLE_DTYPES = {"float64": np.float64, "float32": np.float32}
 
 _STATUS_DTYPE = "S16"
 _TIME_DTYPE = "S40"
@@ -136,25 +134,6 @@ def _flatten(d, prefix=""):
             yield f"{prefix}{k}", v
 
 
-@contextlib.contextmanager
-def handle_sigterm():
-    """While active, SIGTERM raises KeyboardInterrupt, so a run stops like on Ctrl-C and its recorder is
-    closed with status ``interrupted``. A no-op outside the main thread."""
-    try:
-        old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -168,7 +147,8 @@ def _pid_alive(pid: int) -> bool:
 class Sink:
     """Records one flow into ``/particles/<name>`` and its observables; made by :class:`Recorder`.
 
-    Speaks the run loop's protocol: ``begin(flow, state)``, ``append(state, values)``, ``close(status)``.
+    Speaks the run loop's protocol: ``begin(flow, state)``, ``append(state, values, descriptions)``,
+    ``close(status)``.
     """
 
     def __init__(self, recorder: "Recorder", name: str):
@@ -218,9 +198,10 @@ class Sink:
                 self._slot = int(np.argmin(rs))
             self._rec._set_status(self.name, "running")
 
-    def append(self, state, values=None) -> None:
+    def append(self, state, values=None, descriptions=None) -> None:
         """Write one snapshot: the particles of ``state`` and the observables ``values`` (name -> number or
-        array). Snapshots whose step is already in the file (after a resume) are skipped."""
+        array); ``descriptions`` (name -> text) are stored with each observable when its series is created.
+        Snapshots whose step is already in the file (after a resume) are skipped."""
         if not self._active:
             raise RuntimeError(f"append() on the {self.name!r} sink outside begin() ... close()")
         values = {} if values is None else dict(values)
@@ -248,7 +229,7 @@ class Sink:
                 (self._lossy and f"parameters/resume/{self.name}" not in f)
         if need:
             with rec._editing() as f:
-                self._create(f, arrays, step, t, theta)
+                self._create(f, arrays, step, t, theta, descriptions or {})
             f = rec._file
         for key, a in arrays.items():
             ds = self._datasets(f"{self._obs_root}/{key}")[0]
@@ -309,7 +290,7 @@ class Sink:
 
     # --- structure -----------------------------------------------------------------------------------------
 
-    def _create(self, f, arrays, step, t, theta):
+    def _create(self, f, arrays, step, t, theta, descriptions=None):
         rec = self._rec
         base = f"particles/{self.name}"
         if base not in f:
@@ -322,11 +303,10 @@ class Sink:
             _series(pos, (len(self._ids), self._p), self._dtype, rec, chunk_rows=1)
             meta = f.require_group("parameters/flows").create_group(self.name)
             fl = self._flow
-            meta.attrs["model"] = _to_json(fl.model.describe() if hasattr(fl.model, "describe") else repr(fl.model))
-            meta.attrs["dynamics"] = _to_json(fl.dynamics.describe() if hasattr(fl.dynamics, "describe")
-                                              else repr(fl.dynamics))
-            if hasattr(fl.dynamics, "seed"):
-                meta.attrs["noise_seed"] = np.int64(fl.dynamics.seed)
+            meta.attrs["model"] = _to_json(fl.model.describe())
+            meta.attrs["dynamics"] = _to_json(fl.dynamics.describe())
+            meta.attrs["problem"] = type(fl.problem).__name__
+            meta.attrs["noise_seed"] = np.int64(fl.dynamics.seed)
             meta.attrs["m"] = np.int64(self._m)
             meta.attrs["p"] = np.int64(self._p)
             meta.attrs["stored_particles"] = np.int64(len(self._ids))
@@ -343,8 +323,11 @@ class Sink:
         obs = f.require_group(self._obs_root)
         for key, a in arrays.items():
             if key not in obs:
-                _series(obs.create_group(key), a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
+                g = obs.create_group(key)
+                _series(g, a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
                         chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
+                if descriptions and key in descriptions:
+                    g.attrs["description"] = str(descriptions[key])
 
 
 def _series(g, shape, dtype, rec, chunk_rows):
@@ -378,8 +361,8 @@ def _extend(datasets, values):
         dsid.write(h5py.h5s.create_simple((1,) + row), fspace, arr)
 
 
-class Recorder(Sink):
-    r"""Write a run into an H5MD 1.1 file as it goes; the sink of the primary flow ``/particles/neurons``.
+class Recorder:
+    r"""Write a run into an H5MD 1.1 file as it goes: one file, one sink per flow (:meth:`sink`).
 
     Parameters
     ----------
@@ -389,7 +372,7 @@ class Recorder(Sink):
         The complete run configuration (``RunConfig.to_dict()``), stored as JSON and as attributes.
     data : Dataset, optional
         The data set: its recipe (and teacher) is stored, or its arrays when no recipe rebuilds them.
-        Default: ``flow.data`` at :meth:`begin`.
+        Default: the problem of the first flow recorded (a population problem stores its teacher).
     seed : int or numpy.random.Generator, optional
         Seed of the initial particles; the generator state is stored as well.
     compression : {"gzip", "lzf", "none"}
@@ -408,10 +391,11 @@ class Recorder(Sink):
 
     Notes
     -----
-    Use as ``simulate(flow, theta0, ..., recorder=rec)``; to continue a run,
-    ``state = last_state(path)`` then ``Recorder(path, ..., resume=True)`` and
-    ``simulate(flow, state, n_steps=remaining, recorder=rec)``. For SIGTERM to close the file with status
-    ``interrupted``, run inside :func:`handle_sigterm` (the recorder is also a context manager).
+    Use as ``simulate(flow, theta0, ..., recorder=rec.sink())``, and ``rec.sink("linearized")`` for a second
+    flow of the same run; to continue a run, ``state = meanfield.trajectory.last_state(path)`` then
+    ``Recorder(path, ..., resume=True)`` and ``simulate(flow, state, n_steps=remaining, recorder=rec.sink())``.
+    The recorder is a context manager: leaving it closes every sink still open (``interrupted`` on an exception)
+    and the file.
 
     A SIGKILL at any moment leaves a file that opens with every snapshot flushed before it, for flows of up
     to 2037 snapshots on a local Linux file system (docs/hdf5-format.md, "Crash safety", gives the argument
@@ -422,11 +406,8 @@ class Recorder(Sink):
                  particles_dtype="float64", particle_subset=None, subset_seed: int = 0, resume: bool = False,
                  author: str | None = None):
         self.path = Path(path)
-        comp = "none" if compression is None else compression
-        if comp not in COMPRESSIONS:
-            raise ConfigError("output.compression", compression, "one of " + ", ".join(COMPRESSIONS))
-        if particles_dtype not in PARTICLE_DTYPES:
-            raise ConfigError("output.particles_dtype", particles_dtype, "one of " + ", ".join(PARTICLE_DTYPES))
+        comp = check_choice("output.compression", "none" if compression is None else compression, COMPRESSIONS)
+        check_choice("output.particles_dtype", particles_dtype, DTYPES)
         if particle_subset is not None and not isinstance(particle_subset, (int, np.integer, list, tuple,
                                                                             np.ndarray)) \
                 or isinstance(particle_subset, bool):
@@ -435,7 +416,7 @@ class Recorder(Sink):
         if isinstance(particle_subset, (int, np.integer)) and particle_subset < 1:
             raise ConfigError("output.particle_subset", particle_subset, "a number of particles >= 1")
         self._compression = COMPRESSIONS[comp]
-        self._particles_dtype = PARTICLE_DTYPES[particles_dtype]
+        self._particles_dtype = DTYPES[particles_dtype]
         self._subset, self._subset_seed = particle_subset, int(subset_seed)
         self._config, self._data, self._author = config, data, author
         if isinstance(seed, np.random.Generator):
@@ -453,31 +434,33 @@ class Recorder(Sink):
         self._cache, self._cache_file = {}, None
         self._sinks = {}
         self._flow_status = {}
-        Sink.__init__(self, self, PRIMARY)
-        self._sinks[PRIMARY] = self
         if resume:
             self._open_for_resume()
 
     # --- public --------------------------------------------------------------------------------------------
 
-    def group(self, name: str) -> Sink:
-        """The sink of a second flow of this run, written to ``/particles/<name>`` and
-        ``/observables/<name>/<observable>``."""
-        if not isinstance(name, str) or not name or "/" in name or name in ("box", PRIMARY):
-            raise ConfigError("group", name, f"a name without '/', other than {PRIMARY!r}")
+    def sink(self, name: str = PRIMARY) -> Sink:
+        """The sink of one flow of this run: ``"neurons"`` (the primary flow, ``/particles/neurons`` and
+        ``/observables/<observable>``) or another name (``/particles/<name>``,
+        ``/observables/<name>/<observable>``)."""
+        if not isinstance(name, str) or not name or "/" in name or name == "box":
+            raise ConfigError("flow name", name, "a name without '/'")
         if name not in self._sinks:
             self._sinks[name] = Sink(self, name)
         return self._sinks[name]
+
+    def close(self, status: str = "interrupted") -> None:
+        """Close every sink still open with ``status``, then the file."""
+        for sink in list(self._sinks.values()):
+            if sink._active:
+                sink.close(status)
+        self._close_file()
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        status = "interrupted" if exc_type is not None else "completed"
-        for sink in list(self._sinks.values()):
-            if sink._active:
-                sink.close(status)
-        self._close_file()
+        self.close("interrupted" if exc_type is not None else "completed")
 
     # --- file life cycle -----------------------------------------------------------------------------------
 
@@ -543,7 +526,7 @@ class Recorder(Sink):
             shutil.copyfile(self.path, tmp)
             self._tmp, self._swmr = tmp, False
             try:
-                _clear_status_flags(tmp)  # the flags a killed writer left (the copy is ours alone)
+                clear_status_flags(tmp)  # the flags a killed writer left (the copy is ours alone)
                 self._file = h5py.File(tmp, "a", libver="latest")
             except (OSError, FileFormatError) as exc:
                 tmp.unlink(missing_ok=True)
@@ -641,20 +624,28 @@ class Recorder(Sink):
         prov.attrs["start_time"] = _now()
 
     def _write_data(self, par):
+        from .data import Dataset, as_dataset
+        from .linearized import Linearization
+        from .population import Population
+
         ds = self._data
-        if ds is None and self._flow is not None:
-            ds = self._flow.data
+        if ds is None and self._sinks:
+            ds = next(iter(self._sinks.values()))._flow.problem
+        if isinstance(ds, Linearization):
+            ds = ds.data
         g = par.create_group("data")
         if ds is None:
             return
-        if isinstance(ds, tuple) and len(ds) == 2 and not hasattr(ds, "recipe"):
-            X, y = ds
-            ds_name, recipe, teacher, X_test, y_test = "arrays", None, None, None, None
-        else:
-            X, y = getattr(ds, "X", None), getattr(ds, "y", None)
-            X_test, y_test = getattr(ds, "X_test", None), getattr(ds, "y_test", None)
-            ds_name, recipe, teacher = getattr(ds, "name", "arrays"), getattr(ds, "recipe", None), \
-                getattr(ds, "teacher", None)
+        if isinstance(ds, Population):
+            g.attrs["name"] = ds.name
+            g.attrs["recipe"] = _to_json({"kind": "gaussian_teacher", "activation": ds.activation.name})
+            g.attrs["d"] = np.int64(ds.teacher.shape[1] - 2)
+            g.attrs["rebuildable"] = False
+            g.create_dataset("teacher", data=ds.teacher)
+            return
+        ds = ds if isinstance(ds, Dataset) else as_dataset(ds)
+        X, y, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
+        ds_name, recipe, teacher = ds.name, ds.recipe, ds.teacher
         g.attrs["name"] = str(ds_name)
         g.attrs["recipe"] = _to_json(recipe)
         X = np.asarray(X)
@@ -733,14 +724,14 @@ class Recorder(Sink):
 
 def _ragged(f) -> bool:
     """Whether some element holds an uncommitted row."""
-    return any(len({obj[k].shape[0] for k in ("step", "time", "value")} | {_committed(obj)}) > 1
+    return any(len({obj[k].shape[0] for k in ("step", "time", "value")} | {committed(obj)}) > 1
                for obj in _elements(f))
 
 
 def _trim(f) -> None:
     """Cut every element to its committed rows (outside SWMR mode)."""
     for obj in _elements(f):
-        n = _committed(obj)
+        n = committed(obj)
         for key in ("step", "time", "value"):
             if obj[key].shape[0] != n:
                 obj[key].resize(n, axis=0)

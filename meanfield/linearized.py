@@ -25,7 +25,7 @@ from .ntk import _inputs, _particles, empirical_ntk
 from .scaling import get_scaling
 
 __all__ = ["Prediction", "function_space", "function_space_from_particles", "loss_bound", "decay_factors",
-           "Linearization", "linearized_flow", "linearized_outputs", "linearized_observers"]
+           "Linearization", "linearized_flow", "linearized_outputs"]
 
 
 class Prediction(NamedTuple):
@@ -317,32 +317,23 @@ def linearized_outputs(theta, theta0, X, model) -> np.ndarray:
     return out
 
 
-def linearized_observers(flow, theta0) -> dict:
-    """Default observables of a linearised flow: its train/test risk (of f_lin), displacement, identity bound."""
-    from .observers import displacement, identity_bound, w2_to_init
-
-    ref = flow.data.theta0
-    base = flow.data.data
-
-    def loss(X, y):
-        y = np.asarray(y, dtype=np.float64)
-        return lambda state: 0.5 * float(np.mean((linearized_outputs(state.theta, ref, X, flow.model) - y) ** 2))
-
-    obs = {"train_loss": loss(base.X, base.y) if hasattr(base, "X") else loss(*base)}
-    X_test = getattr(base, "X_test", None)
-    if X_test is not None and len(X_test):
-        obs["test_loss"] = loss(X_test, base.y_test)
-    obs["displacement"] = displacement(theta0)
-    obs["identity_bound"] = identity_bound(theta0)
-    obs.update(w2_to_init(theta0))
-    return obs
-
-
 class Linearization(NamedTuple):
-    """The data of a linearised flow (``Flow.data``): the training data and the linearisation point."""
+    """The problem of a linearised flow (``Flow.problem``): the data set and the linearisation point."""
 
-    data: object
+    data: object  # a meanfield.data.Dataset
     theta0: np.ndarray
+
+    def risks(self, theta, model) -> dict:
+        r"""``train_loss`` (and ``test_loss`` with a test set) of the linearised network
+        :math:`f^{\rm lin}(\cdot;\theta)` (:func:`linearized_outputs`), with the loss of
+        :func:`meanfield.model.squared_loss`."""
+        from .model import squared_loss
+
+        ds = self.data
+        out = {"train_loss": squared_loss(linearized_outputs(theta, self.theta0, ds.X, model), ds.y)}
+        if ds.n_test:
+            out["test_loss"] = squared_loss(linearized_outputs(theta, self.theta0, ds.X_test, model), ds.y_test)
+        return out
 
 
 def linearized_flow(data, model, dynamics, theta0):
@@ -369,17 +360,16 @@ def linearized_flow(data, model, dynamics, theta0):
     Returns
     -------
     Flow
-        With ``data`` a :class:`Linearization` and default observers :func:`linearized_observers`.
+        With ``problem`` a :class:`Linearization`.
     """
     from ._kernels import advance as _adv
-    from .flow import _data_arrays, flow_from_field, make_field
+    from .data import as_dataset
+    from .flow import finite_field, flow_from_field
     from .model import check_particles, outputs
 
+    data = as_dataset(data)
     theta0 = check_particles(theta0, model, key="theta0").copy()
-    field = make_field(*_data_arrays(data), model, dynamics)
-    if dynamics.integrator == "sgd" and dynamics.batch_size > field.X.shape[0]:
-        raise ConfigError("dynamics.batch_size", dynamics.batch_size,
-                          f"at most n = {field.X.shape[0]} (training points)")
+    field = finite_field(data, model, dynamics)
     f0 = outputs(theta0, field.X, model)
     field = field._replace(kind=_adv.LINEARIZED, theta0=theta0, f0=f0)
-    return flow_from_field(field, model, dynamics, Linearization(data, theta0), observers=linearized_observers)
+    return flow_from_field(field, model, dynamics, Linearization(data, theta0))

@@ -11,7 +11,6 @@ See docs/conventions.md for the full statement of the conventions.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,27 +19,9 @@ from . import _kernels
 from .activations import Activation, get_activation
 from .errors import ConfigError
 from .scaling import Scaling, get_scaling
+from .validate import DTYPES, check_bool, check_int, check_number
 
-__all__ = ["Model", "init_particles", "outputs", "risk", "split", "DTYPES"]
-
-DTYPES = {"float64": np.float64, "float32": np.float32}
-
-
-def _positive_number(key, value, *, allow_zero=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if isinstance(value, bool) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ConfigError(key, value, "a finite number " + (">= 0" if allow_zero else "> 0"))
-    return v
-
-
-def _positive_int(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(key, value, "a positive integer")
-    return int(value)
-
+__all__ = ["Model", "init_particles", "outputs", "risk", "squared_loss", "split", "DTYPES"]
 
 @dataclass(frozen=True)
 class Model:
@@ -65,6 +46,9 @@ class Model:
         (m must be even).
     lazy_scale : float, optional
         The output scale c of the ``"lazy"`` preset.
+    alpha, beta, c : float, optional
+        The exponents and output scale of the ``"explicit"`` preset (all three required there, refused
+        elsewhere).
     dtype : {"float64", "float32"}
         Floating-point type of particles and data in the kernels.
     """
@@ -80,27 +64,30 @@ class Model:
     symmetric: bool = False
     lazy_scale: float | None = None
     dtype: str = "float64"
+    alpha: float | None = None
+    beta: float | None = None
+    c: float | None = None
     _act: Activation = field(init=False, repr=False, compare=False)
     _scaling: Scaling = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        _positive_int("model.d", self.d)
-        _positive_int("model.m", self.m)
-        if not isinstance(self.bias, bool):
-            raise ConfigError("model.bias", self.bias, "true or false")
-        if not isinstance(self.symmetric, bool):
-            raise ConfigError("model.symmetric", self.symmetric, "true or false")
+        check_int("model.d", self.d, low=1)
+        check_int("model.m", self.m, low=1)
+        check_bool("model.bias", self.bias)
+        check_bool("model.symmetric", self.symmetric)
         if self.symmetric and self.m % 2:
             raise ConfigError("model.m", self.m, "an even number of neurons with symmetric = true")
         for key in ("sigma_a", "sigma_w", "sigma_b"):
-            _positive_number("model." + key, getattr(self, key), allow_zero=True)
-        if self.dtype not in DTYPES:
+            check_number("model." + key, getattr(self, key), low=0)
+        if not isinstance(self.dtype, str) or self.dtype not in DTYPES:
             raise ConfigError("model.dtype", self.dtype, "'float64' or 'float32'")
-        object.__setattr__(self, "_act", get_activation(self.activation))
-        if isinstance(self.scaling, Scaling):
-            sc = self.scaling
-        else:
-            sc = get_scaling(self.scaling, lazy_scale=self.lazy_scale)
+        try:  # the registries name their own keys ("activation", "alpha", ...): say they belong to the model
+            object.__setattr__(self, "_act", get_activation(self.activation))
+            sc = self.scaling if isinstance(self.scaling, Scaling) else get_scaling(
+                self.scaling, lazy_scale=self.lazy_scale, alpha=self.alpha, beta=self.beta, c=self.c)
+        except ConfigError as err:
+            key = err.key if err.key.startswith("model.") else "model." + err.key
+            raise ConfigError(key, err.value, err.allowed) from None
         object.__setattr__(self, "_scaling", sc)
 
     @property
@@ -155,9 +142,8 @@ def init_particles(model: Model, rng) -> np.ndarray:
         :math:`(a, w, b)` and :math:`(-a, w, b)`.
     """
     if not isinstance(rng, np.random.Generator):
-        if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
-            raise ConfigError("seed", rng, "a non-negative integer or a numpy.random.Generator")
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(check_int("seed", rng, low=0,
+                                              allowed="a non-negative integer or a numpy.random.Generator"))
     m, d = model.m, model.d
     k = m // 2 if model.symmetric else m
     half = np.empty((k, model.p))
@@ -247,9 +233,19 @@ def risk(theta, X, y, model: Model) -> float:
     -------
     float
     """
-    f = outputs(theta, X, model)
+    return squared_loss(outputs(theta, X, model), y)
+
+
+def squared_loss(f, y) -> float:
+    r""":math:`\frac1{2n}\sum_i (f_i - y_i)^2` in float64: the loss of every risk of a finite data set (the
+    network's and its linearisation's).
+
+    >>> squared_loss([1.0, 2.0], [0.0, 0.0])
+    1.25
+    """
+    f = np.asarray(f, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if y.shape[0] != f.shape[0]:
         raise ConfigError("y", f"array of shape {y.shape}", f"shape (n,) with n = {f.shape[0]} (rows of X)")
-    r = f.astype(np.float64) - y
+    r = f - y
     return 0.5 * float(np.sum(r * r)) / r.shape[0]

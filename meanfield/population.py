@@ -22,7 +22,6 @@ teacher plus a pairwise interaction, with no sampling noise.
   temperature), and :func:`online_flow`: online SGD, a fresh Gaussian batch every step (Mei, Montanari &
   Nguyen 2018), its stochastic counterpart. Both return the :class:`~meanfield.flow.Flow` of
   :func:`~meanfield.flow.particle_flow`;
-* :func:`population_observers`: population train loss and test error at every snapshot (no Monte Carlo).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from .model import Model, check_particles, kernels_for
 
 __all__ = [
     "PairExpectations", "Population", "pair_expectations", "population_kernel", "teacher_energy",
-    "population_risk", "population_velocities", "population_flow", "online_flow", "population_observers",
+    "population_risk", "population_velocities", "population_flow", "online_flow",
     "CLOSED_FORMS", "METHODS",
 ]
 
@@ -70,7 +69,8 @@ class PairExpectations(NamedTuple):
 
 
 class Population(NamedTuple):
-    """The data of a population flow (``Flow.data``): the teacher and how kernels are evaluated.
+    """The problem of a population flow (``Flow.problem``): Gaussian inputs, the teacher, and how kernels are
+    evaluated.
 
     ``batch_size`` is 0 for the exact population flow and B for online SGD.
     """
@@ -81,6 +81,12 @@ class Population(NamedTuple):
     quad_points: int
     batch_size: int = 0
     name: str = "population"
+
+    def risks(self, theta, model) -> dict:
+        r"""``population_risk`` :math:`= \frac12 E_{x\sim N(0, I_d)}[(f(x) - f^*(x))^2]` of the network
+        ``theta``, exact (:func:`population_risk`): with infinite data there is no separate test risk."""
+        return {"population_risk": population_risk(theta, self.teacher, model, method=self.method,
+                                                   quad_points=self.quad_points)}
 
 
 def _nodes(quad_points):
@@ -322,10 +328,6 @@ def _risk(theta, field, model):
     return float(k.pop_risk_from_rows(theta, rows, field.out_scale, energy))
 
 
-def _make_flow(field, model, dynamics, data):
-    return flow_from_field(field, model, dynamics, data, observers=population_observers)
-
-
 def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
                     quad_points=QUAD_POINTS) -> Flow:
     """Gradient flow of the exact population risk on Gaussian inputs (the mean-field PDE, no sampling noise).
@@ -345,8 +347,8 @@ def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
     Returns
     -------
     Flow
-        ``Flow(init, advance, model, dynamics, data)`` with ``data`` a :class:`Population`; use
-        :func:`population_observers` for the run's observables.
+        ``Flow(init, advance, model, dynamics, problem)`` with ``problem`` a :class:`Population`, whose
+        ``risks`` the run's observers record.
     """
     if not isinstance(dynamics, Dynamics):
         raise ConfigError("dynamics", type(dynamics).__name__, "a meanfield.flow.Dynamics")
@@ -355,7 +357,7 @@ def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
                           "flow (online SGD is meanfield.population.online_flow)")
     field, T = _population_field(teacher, model, dynamics, method, quad_points)
     data = Population(T, model.act, method, int(quad_points), 0, "population")
-    return _make_flow(field, model, dynamics, data)
+    return flow_from_field(field, model, dynamics, data)
 
 
 def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", quad_points=QUAD_POINTS) -> Flow:
@@ -380,7 +382,7 @@ def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", qua
     Returns
     -------
     Flow
-        With ``data`` a :class:`Population` whose ``batch_size`` is B.
+        With ``problem`` a :class:`Population` whose ``batch_size`` is B.
     """
     if not isinstance(dynamics, Dynamics):
         raise ConfigError("dynamics", type(dynamics).__name__, "a meanfield.flow.Dynamics")
@@ -392,38 +394,4 @@ def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", qua
     dt = model.np_dtype
     field = pfield._replace(kind=_adv.ONLINE, X=np.zeros((B, model.d), dt), y=np.zeros(B, dt))
     data = Population(T, model.act, method, int(quad_points), B, "online")
-    return _make_flow(field, model, dynamics, data)
-
-
-def population_observers(flow: Flow, theta0=None) -> dict:
-    """Observers of a population or online flow: exact ``train_loss`` and ``test_loss`` (both the population
-    risk of the current particles: with infinite data they coincide), plus ``displacement`` and
-    ``identity_bound`` when ``theta0`` is given.
-
-    Returns
-    -------
-    dict of str to callable
-        ``name -> obs(state) -> float``, for :func:`meanfield.run.simulate`.
-    """
-    data = flow.data
-    if not isinstance(data, Population):
-        raise ConfigError("flow", type(data).__name__, "a flow from population_flow or online_flow")
-    model = flow.model
-    field, _ = _population_field(data.teacher, model, Dynamics(), data.method, data.quad_points)
-
-    last = {}
-
-    def risk(state):  # train_loss and test_loss coincide: evaluate once per state
-        key = (state.step, id(state.theta))
-        if last.get("key") != key:
-            last["key"], last["value"] = key, _risk(np.ascontiguousarray(state.theta), field, model)
-        return last["value"]
-
-    obs = {"train_loss": risk, "test_loss": risk}
-    if theta0 is not None:
-        from .observers import displacement, identity_bound, w2_to_init
-
-        obs["displacement"] = displacement(theta0)
-        obs["identity_bound"] = identity_bound(theta0)
-        obs.update(w2_to_init(theta0))
-    return obs
+    return flow_from_field(field, model, dynamics, data)

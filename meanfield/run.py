@@ -1,30 +1,49 @@
-"""Run a flow: a Python loop over snapshots, compiled code between them.
+"""Runs: one flow with :func:`simulate`, one configured run with :func:`run_config`.
 
-:func:`simulate` advances a :class:`~meanfield.flow.Flow` by ``snapshot_every`` steps at a time, evaluates the
-observers at every snapshot (the initial state included), hands everything to an optional recorder, shows a
-progress bar on a terminal, and returns a :class:`Result`. On divergence the snapshots up to the last good state
-are kept: the recorder is closed with status ``diverged`` and the :class:`~meanfield.errors.DivergenceError`
-carries the partial result. On Ctrl-C the recorder is closed with status ``interrupted``.
+:func:`simulate` is the loop of a single flow: it advances a :class:`~meanfield.flow.Flow` by ``snapshot_every``
+steps at a time inside compiled code, evaluates the observers at every snapshot (the initial state included),
+hands each snapshot to an optional recorder sink, shows a progress bar on a terminal, and returns a
+:class:`Result`. On divergence the snapshots up to the last good state are kept and the sink is closed with
+status ``diverged``; on an interruption it is closed with status ``interrupted``.
+
+:func:`run_config` owns a configured run (docs/config.md), which is what the command line and a sweep's
+workers call: it builds the data and the initial particles once, then for each preset of ``run.scalings`` the
+model, the flows (the network, and its linearisation beside it for ``dynamics.kind = "linearized"``), their
+observers, the recorder and the simulation, one HDF5 file per preset; then the summary and the figure. Every
+object is built before the output folder is created, so a configuration that cannot run writes nothing.
+
+>>> import meanfield as mf
+>>> data = mf.teacher_student(d=3, n_train=16, k=2, seed=0)
+>>> model = mf.Model(d=3, m=8)
+>>> flow = mf.particle_flow(data, model, mf.Dynamics(dt=0.1))
+>>> res = simulate(flow, mf.init_particles(model, 0), n_steps=20, snapshot_every=10)
+>>> res.steps.tolist(), res.status
+([0, 10, 20], 'completed')
+>>> bool(res.observables["train_loss"][-1] < res.observables["train_loss"][0])
+True
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
+import time
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .errors import ConfigError, DivergenceError
+from . import interrupt
+from .errors import ConfigError, DivergenceError, FileFormatError
 from .flow import Flow, FlowState
-from .observers import default_observers
+from .validate import check_int, check_number
 
-__all__ = ["Result", "simulate"]
+__all__ = ["Result", "simulate", "steps_for", "FlowRun", "RunResult", "run_config", "build", "Plan"]
 
 
 class Result(NamedTuple):
-    """What a run produced.
+    """What a run of one flow produced.
 
     Attributes
     ----------
@@ -50,20 +69,10 @@ class Result(NamedTuple):
     status: str
 
 
-def _n_steps(flow, t_end, n_steps):
-    if (t_end is None) == (n_steps is None):
-        raise ConfigError("t_end", t_end, "exactly one of t_end or n_steps")
-    if n_steps is None:
-        try:
-            t = float(t_end)
-        except (TypeError, ValueError):
-            t = float("nan")
-        if not math.isfinite(t) or t < 0:
-            raise ConfigError("t_end", t_end, "a finite time >= 0")
-        return int(round(t / flow.dynamics.dt))
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-        raise ConfigError("n_steps", n_steps, "a non-negative integer")
-    return int(n_steps)
+def steps_for(t_end, dt) -> int:
+    """The number of steps of size ``dt`` that reach time ``t_end`` (rounded to the nearest whole step)."""
+    t = check_number("t_end", t_end, low=0, allowed="a finite time >= 0")
+    return int(round(t / dt))
 
 
 def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int = 1, observers=None,
@@ -77,17 +86,18 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
     start : ndarray, shape (m, p), or FlowState
         Initial particles (step 0), or a state to continue from (its step counter is kept).
     t_end : float, optional
-        Run until time ``t_end`` (rounded to a whole number of steps). Give this or ``n_steps``.
+        Run for this much time from ``start`` (rounded to a whole number of steps). Give this or ``n_steps``.
     n_steps : int, optional
         Number of steps to run from ``start``.
     snapshot_every : int
         Steps between snapshots; the last snapshot is at the end even if the count does not divide.
-    observers : dict of str to callable, optional
-        ``name -> obs(state)``; default ``flow.observers`` or :func:`~meanfield.observers.default_observers`,
-        measured against the particles of ``start``.
-    recorder : object, optional
-        Receives ``begin(flow, state)``, ``append(state, values)`` after every snapshot, and
-        ``close(status)``; see :mod:`meanfield.h5md`.
+    observers : list of Observer, optional
+        Default :func:`meanfield.observers.default_observers` of the flow, measured against the particles of
+        ``start``.
+    recorder : sink, optional
+        Receives ``begin(flow, state)``, ``append(state, values, descriptions)`` after every snapshot (values
+        and the description of the observer of each), and ``close(status)``: a
+        :meth:`meanfield.h5md.Recorder.sink`.
     keep_particles : bool
         Keep particle snapshots in memory in the result.
     progress : bool, optional
@@ -103,27 +113,39 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
     ------
     DivergenceError
         With ``.result`` holding the snapshots up to the last good state.
+    meanfield.interrupt.Interrupted
+        When SIGINT or SIGTERM arrived inside :func:`meanfield.interrupt.deferred` (after the snapshot in
+        progress was recorded).
     """
-    total = _n_steps(flow, t_end, n_steps)
-    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, (int, np.integer)) or snapshot_every <= 0:
-        raise ConfigError("snapshot_every", snapshot_every, "a positive integer")
+    from tqdm.auto import tqdm
+
+    from .observers import default_observers
+
+    if (t_end is None) == (n_steps is None):
+        raise ConfigError("t_end", t_end, "exactly one of t_end or n_steps")
+    total = steps_for(t_end, flow.dynamics.dt) if n_steps is None else check_int("n_steps", n_steps, low=0)
+    every = check_int("snapshot_every", snapshot_every, low=1)
     state = start if isinstance(start, FlowState) else flow.init(start)
     if observers is None:
-        observers = (flow.observers or default_observers)(flow, state.theta)
+        observers = default_observers(flow, state.theta)
     if progress is None:
         progress = sys.stderr.isatty()
-    times, steps, thetas, values = [], [], [], {name: [] for name in observers}
+    times, steps, thetas, values = [], [], [], {}
 
     def snapshot(s):
-        vals = {name: obs(s) for name, obs in observers.items()}
+        vals, described = {}, {}
+        for obs in observers:
+            got = obs(s)
+            vals.update(got)
+            described.update(dict.fromkeys(got, obs.description))
         times.append(s.t)
         steps.append(s.step)
         if keep_particles:
             thetas.append(s.theta.copy())
         for name, v in vals.items():
-            values[name].append(v)
+            values.setdefault(name, []).append(v)
         if recorder is not None:
-            recorder.append(s, vals)
+            recorder.append(s, vals, described)
 
     def result(s, status):
         m, p = s.theta.shape
@@ -136,10 +158,11 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
     status = "interrupted"
     try:
         snapshot(state)
+        interrupt.check()
         done = 0
         with tqdm(total=total, disable=not progress, desc=label or None, unit="step", leave=False) as bar:
             while done < total:
-                k = min(int(snapshot_every), total - done)
+                k = min(every, total - done)
                 try:
                     state = flow.advance(state, k)
                 except DivergenceError as err:
@@ -152,8 +175,335 @@ def simulate(flow: Flow, start, *, t_end=None, n_steps=None, snapshot_every: int
                 done += k
                 snapshot(state)
                 bar.update(k)
+                interrupt.check()
         status = "completed"
     finally:
         if recorder is not None:
             recorder.close(status)
     return result(state, status)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# configured runs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Plan(NamedTuple):
+    """Everything a configured run needs, built in memory before anything is written.
+
+    Attributes
+    ----------
+    config : RunConfig
+    problem : Dataset or ndarray
+        The data set, or the teacher rows (k, d + 1 or d + 2) of a Gaussian-teacher problem.
+    theta0 : ndarray, shape (m, p)
+        The initial particles, shared by every preset.
+    flows : dict
+        ``preset -> {flow name -> Flow}``: ``"neurons"`` (the network) and, for ``dynamics.kind =
+        "linearized"``, ``"linearized"`` beside it.
+    """
+
+    config: object
+    problem: object
+    theta0: np.ndarray
+    flows: dict
+
+
+def _data_error(err: ConfigError) -> ConfigError:
+    key = err.key if err.key.startswith("data.") else "data." + err.key
+    return ConfigError(key, err.value, err.allowed)
+
+
+def _build_problem(cfg):
+    from . import data as _data
+
+    spec = {k: v for k, v in cfg.data.items() if k != "kind"}
+    kind = cfg.data["kind"]
+    try:
+        if kind == "teacher_student":
+            return _data.teacher_student(**spec)
+        if kind == "digits":
+            return _data.load_digits(**{**spec, "target": tuple(spec["target"]) if isinstance(spec.get("target"), list)
+                                        else spec.get("target", "parity")})
+        if kind == "npz":
+            return _data.load_npz(**spec)
+        if kind == "csv":
+            return _data.load_csv(**spec)
+        if "teacher_file" in spec:
+            return _load_teacher(spec["teacher_file"], spec["teacher_key"])
+        return _data.random_teacher(spec["d"], spec["k"], bias=spec["bias"], seed=spec["seed"])
+    except ConfigError as err:
+        raise _data_error(err) from None
+
+
+def _load_teacher(path, key):
+    try:
+        with np.load(path) as z:
+            T = np.asarray(z[key], dtype=np.float64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileFormatError(path, f"cannot read the teacher array {key!r} ({exc})") from None
+    if not np.all(np.isfinite(T)):
+        raise FileFormatError(path, f"teacher {key!r} has NaN or inf entries; expected finite numbers")
+    return T
+
+
+def build(cfg) -> Plan:
+    """Build the data (once), the initial particles (once) and every flow of a configuration, in memory.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+
+    Returns
+    -------
+    Plan
+    """
+    from .flow import Dynamics, particle_flow
+    from .linearized import linearized_flow
+    from .model import Model, init_particles
+    from .population import online_flow, population_flow
+
+    problem = _build_problem(cfg)
+    gaussian = cfg.data["kind"] == "gaussian_teacher"
+    d = problem.shape[1] - 1 - int(cfg.data["bias"]) if gaussian else problem.X.shape[1]
+    dynamics = Dynamics(**cfg.dynamics_kwargs())
+    kind = cfg.dynamics["kind"]
+    theta0, flows = None, {}
+    for scaling in cfg.run["scalings"]:
+        model = Model(d=d, **cfg.model_kwargs(scaling))
+        if theta0 is None:
+            theta0 = init_particles(model, cfg.model["seed"])  # one initialisation shared by every preset
+        if kind == "particle":
+            flows[scaling] = {"neurons": particle_flow(problem, model, dynamics)}
+        elif kind == "linearized":
+            flows[scaling] = {"neurons": particle_flow(problem, model, dynamics),
+                              "linearized": linearized_flow(problem, model, dynamics, theta0)}
+        elif kind == "population":
+            flows[scaling] = {"neurons": population_flow(problem, model, dynamics)}
+        else:
+            flows[scaling] = {"neurons": online_flow(problem, model, dynamics)}
+    return Plan(cfg, problem, theta0, flows)
+
+
+class FlowRun(NamedTuple):
+    """One flow of a configured run, as it ended.
+
+    Attributes
+    ----------
+    scaling, flow : str
+        The preset and the flow name (``"neurons"`` or ``"linearized"``).
+    path : Path
+        Its HDF5 file.
+    status : str
+        ``completed``, ``diverged``, ``interrupted``, or ``skipped`` (already complete in the file: ``--resume``).
+    steps : int
+        Steps run by this call.
+    seconds : float
+        Wall time of this call.
+    final : dict
+        The last value of every scalar observable, and ``t``.
+    message : str
+        What went wrong, for a diverged flow.
+    """
+
+    scaling: str
+    flow: str
+    path: Path
+    status: str
+    steps: int
+    seconds: float
+    final: dict
+    message: str = ""
+
+
+class RunResult(NamedTuple):
+    """What :func:`run_config` produced: every flow, and the files of the run."""
+
+    config: object
+    out: Path
+    runs: list
+    summary: Path
+    figure: Path | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every flow completed."""
+        return all(r.status in ("completed", "skipped") for r in self.runs)
+
+    def table(self) -> str:
+        """A text table of the final values (what ``meanfield run`` prints)."""
+        names = [n for n in ("train_loss", "test_loss", "population_risk", "displacement", "w2_to_init",
+                             "kernel_change") if any(n in r.final for r in self.runs)]
+        rows = [f"{'run':<22}{'t':>8}" + "".join(f"{n:>16}" for n in names) + f"{'status':>12}"]
+        for r in self.runs:
+            label = r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"
+            rows.append(f"{label:<22}{r.final.get('t', math.nan):>8g}"
+                        + "".join(f"{r.final.get(n, math.nan):>16.4g}" for n in names) + f"{r.status:>12}")
+        return "\n".join(rows)
+
+
+def _same_setup(path, cfg):
+    """Refuse to resume a file written from another data set, model, dynamics or observers."""
+    from .trajectory import load
+
+    with load(path) as tr:
+        old = tr.config or {}
+    for table in ("data", "model", "dynamics", "observers"):
+        if table in old and old[table] != json.loads(json.dumps(getattr(cfg, table))):
+            changed = sorted(k for k in set(old[table]) | set(getattr(cfg, table))
+                             if old[table].get(k) != getattr(cfg, table).get(k))
+            key = f"{table}.{changed[0]}" if changed else table
+            raise ConfigError(key, getattr(cfg, table).get(changed[0]) if changed else None,
+                              f"the value {path} was written with, to --resume it (or run without --resume)")
+
+
+def _done(path, name, total):
+    """Whether flow ``name`` of the file at ``path`` is finished (completed to ``total`` steps, or diverged)."""
+    from .trajectory import load
+
+    with load(path) as tr:
+        if name not in tr.flows:
+            return False
+        fl = tr.flow(name)
+        return fl.status == "diverged" or (fl.status == "completed" and len(fl.steps) and fl.steps[-1] >= total)
+
+
+def _final(path, name) -> dict:
+    from .trajectory import load
+
+    with load(path) as tr:
+        fl = tr.flow(name)
+        out = {key: float(np.asarray(s.value[-1])) for key, s in fl.observables.items()
+               if len(s.step) and np.asarray(s.value).ndim == 1}
+        out["t"] = float(fl.times[-1]) if len(fl.times) else math.nan
+    return out
+
+
+def run_config(config, out=None, *, resume: bool = False, progress=None, log=None) -> RunResult:
+    """Run a configuration: one HDF5 file per preset of ``run.scalings``, a summary, a figure.
+
+    Parameters
+    ----------
+    config : RunConfig, str or os.PathLike
+        A validated configuration, or the path of a TOML file (:func:`meanfield.config.load`).
+    out : str or os.PathLike, optional
+        Output folder (default ``output.dir``); created only once every object of the run is built.
+    resume : bool
+        Continue the flows of existing files from their last snapshot and skip finished ones (a file written
+        from another data set, model, dynamics or observers is refused).
+    progress : bool, optional
+        Progress bars; default: only on a terminal.
+    log : callable, optional
+        Receives one line per finished flow (the command line passes ``print``).
+
+    Returns
+    -------
+    RunResult
+        Every flow with its status; ``summary`` is ``<name>_summary.json``, ``figure`` ``<name>.png`` (or None).
+
+    Notes
+    -----
+    Files: ``<name>_<preset>.h5`` (docs/hdf5-format.md), where ``<name>`` is the configuration file's stem. A
+    diverged flow is recorded with status ``diverged`` and the other flows still run. SIGINT and SIGTERM inside
+    :func:`meanfield.interrupt.deferred` stop the run after the snapshot in progress
+    (:class:`~meanfield.interrupt.Interrupted`); ``resume=True`` continues it.
+    """
+    from .config import RunConfig, load
+
+    cfg = config if isinstance(config, RunConfig) else load(config)
+    plan = build(cfg)
+    interrupt.check()
+    out = Path(out if out is not None else cfg.output["dir"])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("output.dir", str(out), f"a folder that can be created ({exc.strerror})") from None
+    runs = []
+    for scaling, flows in plan.flows.items():
+        path = out / f"{cfg.name}_{scaling}.h5"
+        runs += _run_file(plan, scaling, flows, path, resume, progress, log)
+    summary = out / f"{cfg.name}_summary.json"
+    table = {(r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"): {**r.final, "status": r.status}
+             for r in runs}
+    summary.write_text(json.dumps(table, indent=2) + "\n")
+    figure = None
+    if cfg.output["figure"]:
+        figure = out / f"{cfg.name}.png"
+        _figure(plan, runs, figure)
+        interrupt.check()
+    return RunResult(cfg, out, runs, summary, figure)
+
+
+def _run_file(plan, scaling, flows, path, resume, progress, log) -> list:
+    from .h5md import Recorder
+    from .observers import default_observers
+    from .trajectory import last_state
+
+    cfg = plan.config
+    total = cfg.total_steps
+    if resume and path.exists():
+        _same_setup(path, cfg)
+        if all(_done(path, name, total) for name in flows):
+            return [FlowRun(scaling, name, path, "skipped", 0, 0.0, _final(path, name)) for name in flows]
+    cont = resume and path.exists()
+    out = cfg.output
+    rec = Recorder(path, config=cfg.to_dict(), data=plan.problem if cfg.data["kind"] != "gaussian_teacher" else None,
+                   seed=cfg.model["seed"], compression=out["compression"], particles_dtype=out["particles_dtype"],
+                   particle_subset=out.get("particle_subset"), resume=cont)
+    runs = []
+    try:
+        for name, flow in flows.items():
+            if cont and _done(path, name, total):
+                runs.append(FlowRun(scaling, name, path, "skipped", 0, 0.0, _final(path, name)))
+                continue
+            start = plan.theta0
+            if cont:
+                try:
+                    start = last_state(path, name)
+                except FileFormatError:  # this flow has no snapshot yet: start it afresh
+                    start = plan.theta0
+            begun = start.step if isinstance(start, FlowState) else 0
+            observers = default_observers(flow, plan.theta0, record=cfg.observers["record"],
+                                          w2_method=cfg.observers["w2_method"],
+                                          kernel_points=cfg.observers["kernel_points"], seed=cfg.observers["seed"])
+            label = scaling if name == "neurons" else f"{scaling}/{name}"
+            t0 = time.perf_counter()
+            message = ""
+            try:
+                res = simulate(flow, start, n_steps=total - begun, snapshot_every=cfg.run["snapshot_every"],
+                               observers=observers, recorder=rec.sink(name), keep_particles=False,
+                               progress=progress, label=label)
+                status = res.status
+            except DivergenceError as err:
+                status, message = "diverged", str(err)
+            run = FlowRun(scaling, name, path, status, total - begun, time.perf_counter() - t0,
+                          _final(path, name), message)
+            runs.append(run)
+            if log is not None:
+                log(f"{label}: {run.steps} steps in {run.seconds:.1f} s -> {path}" if status == "completed"
+                    else f"{label}: {message}; snapshots up to the last good state are in {path}")
+    finally:
+        rec.close()
+    return runs
+
+
+def _figure(plan, runs, path):
+    from .figures import rich_lazy
+    from .trajectory import load
+
+    cfg = plan.config
+    views = {}
+    for r in runs:
+        with load(r.path) as tr:
+            fl = tr.flow(r.flow)
+            obs = {key: np.asarray(s.value) for key, s in fl.observables.items()}
+            views[r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"] = rich_lazy.RunView(
+                np.asarray(fl.times), obs, plan.theta0, fl.last_state().theta, int(fl.model["d"]))
+    gaussian = cfg.data["kind"] == "gaussian_teacher"
+    teacher = plan.problem if gaussian else getattr(plan.problem, "teacher", None)
+    d = next(iter(views.values())).d
+    where = "Gaussian inputs" if gaussian else f"n = {plan.problem.X.shape[0]}"
+    dyn = cfg.dynamics
+    rich_lazy.plot(views, path, teacher=teacher,
+                   title=f"{cfg.name}: {dyn['kind']} flow, m = {plan.theta0.shape[0]}, d = {d}, {where}, "
+                         f"{cfg.model['activation']}, {dyn['integrator']} dt = {dyn['dt']:g}")

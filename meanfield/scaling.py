@@ -16,10 +16,10 @@ explicit   (alpha, beta, c)      anything else
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 from .errors import ConfigError
+from .validate import check_number
 
 __all__ = ["Scaling", "PRESETS", "get_scaling"]
 
@@ -56,16 +56,6 @@ class Scaling(NamedTuple):
         return float(m) ** (self.beta - self.alpha) / self.c
 
 
-def _finite(key, value, allowed):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, allowed) from None
-    if not math.isfinite(v):
-        raise ConfigError(key, value, allowed)
-    return v
-
-
 def get_scaling(name="mean_field", *, alpha=None, beta=None, c=None, lazy_scale=None) -> Scaling:
     """Build a :class:`Scaling` from a preset name (or pass one through).
 
@@ -91,15 +81,11 @@ def get_scaling(name="mean_field", *, alpha=None, beta=None, c=None, lazy_scale=
     if name == "ntk":
         return Scaling("ntk", 0.5, 0.0, 1.0)
     if name == "lazy":
-        tau = 1.0 if lazy_scale is None else _finite("lazy_scale", lazy_scale, "a positive number")
-        if tau <= 0:
-            raise ConfigError("lazy_scale", lazy_scale, "a positive number")
+        tau = 1.0 if lazy_scale is None else check_number("lazy_scale", lazy_scale, low=0, low_open=True)
         return Scaling("lazy", 1.0, 1.0, tau)
     if alpha is None or beta is None or c is None:
         raise ConfigError("scaling", name, "alpha, beta and c all given for scaling = 'explicit'")
-    a = _finite("alpha", alpha, "a finite number")
-    b = _finite("beta", beta, "a finite number")
-    cc = _finite("c", c, "a finite positive number")
-    if cc <= 0:
-        raise ConfigError("c", c, "a finite positive number")
+    a = check_number("alpha", alpha)
+    b = check_number("beta", beta)
+    cc = check_number("c", c, low=0, low_open=True)
     return Scaling("explicit", a, b, cc)

@@ -12,15 +12,18 @@
 VARIANT is "full" (float64, all particles, gzip) or "lossy" (float32, a subset of 7 particles, lzf).
 """
 
+import contextlib
 import os
+import signal
 import sys
 import time
 
 import meanfield as mf
 from meanfield.data import teacher_student
-from meanfield.h5md import Recorder, first_state, handle_sigterm, last_state
+from meanfield.h5md import Recorder
 from meanfield.observers import default_observers
 from meanfield.run import simulate
+from meanfield.trajectory import first_state, last_state
 
 N_STEPS = 300
 SHORT_STEPS = 16
@@ -29,6 +32,20 @@ VARIANTS = {
     "full": dict(particles_dtype="float64", particle_subset=None, compression="gzip"),
     "lossy": dict(particles_dtype="float32", particle_subset=7, compression="lzf"),
 }
+
+
+@contextlib.contextmanager
+def handle_sigterm():
+    """While active, SIGTERM raises KeyboardInterrupt, so the run stops as on Ctrl-C and its recorder is closed
+    with status ``interrupted`` (the plain Python behaviour this helper's parent tests)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def problem():
@@ -48,8 +65,8 @@ class Announce:
     def begin(self, flow, state):
         self.rec.begin(flow, state)
 
-    def append(self, state, values):
-        self.rec.append(state, values)
+    def append(self, state, values, descriptions=None):
+        self.rec.append(state, values, descriptions)
         print(state.step, flush=True)
         self.snapshots += 1
         # MEANFIELD_TEST_HOLD_AFTER=k: after k snapshots the run waits (up to 120 s) for a signal, so that a test
@@ -67,9 +84,9 @@ class Announce:
 
 def fresh(path, variant, announce=False, n_steps=N_STEPS):
     ds, flow, theta0 = problem()
-    rec = Recorder(path, config={"variant": variant, "n_steps": N_STEPS}, data=ds, seed=5, **VARIANTS[variant])
+    rec = Recorder(path, config={"variant": variant, "n_steps": N_STEPS}, data=ds, seed=5, **VARIANTS[variant]).sink()
     if announce:  # compile / load every kernel first, so the kill moments fall into the run itself
-        for obs in default_observers(flow, theta0).values():
+        for obs in default_observers(flow, theta0):
             obs(flow.advance(flow.init(theta0), 1))
         print("ready", flush=True)
         rec = Announce(rec)
@@ -84,10 +101,10 @@ def finish(path, variant, n_total=N_STEPS, announce=False):
     state = last_state(path)
     observers = default_observers(flow, first_state(path).theta)
     if announce:  # compile first, so that the trace is the recorder's work
-        for obs in observers.values():
+        for obs in observers:
             obs(flow.advance(state, 1))
         print("ready", flush=True)
-    rec = Recorder(path, data=ds, seed=5, resume=True, **VARIANTS[variant])
+    rec = Recorder(path, data=ds, seed=5, resume=True, **VARIANTS[variant]).sink()
     simulate(flow, state, n_steps=n_total - state.step, snapshot_every=EVERY, observers=observers,
              recorder=Announce(rec) if announce else rec)
 

@@ -248,7 +248,7 @@ def _ou_flow(m, lam, tau, h, seed=11):
 def test_zero_data_gradient_is_pure_decay(rng):
     model, flow = _ou_flow(5, 0.7, 0.0, 0.1)
     theta = mf.init_particles(model, rng)
-    X, y = flow.data
+    X, y = flow.problem.X, flow.problem.y
     v = mf.velocities(theta, X, y, model, flow.dynamics)
     np.testing.assert_array_equal(v, -0.7 * theta)
 

@@ -19,10 +19,10 @@ import pytest
 import meanfield as mf
 from meanfield.data import from_recipe, teacher_student
 from meanfield.errors import ConfigError, DivergenceError, FileFormatError
-from meanfield.h5md import Recorder, first_state, last_state
-from meanfield.observers import default_observers
+from meanfield.h5md import Recorder
+from meanfield.observers import default_observers, observer
 from meanfield.run import simulate
-from meanfield.trajectory import load
+from meanfield.trajectory import first_state, last_state, load
 
 from _replay import crash_states, operations, strace_command, strace_works, torn_rewrites
 
@@ -146,7 +146,7 @@ def test_round_trip(tmp_path, one_thread, compression, dtype, subset):
               "output": {"particle_subset": subset, "compression": compression}}
     rec = Recorder(path, config=config, data=ds, seed=4, compression=compression, particles_dtype=dtype,
                    particle_subset=subset)
-    res = simulate(flow, theta0, n_steps=17, snapshot_every=3, recorder=rec)
+    res = simulate(flow, theta0, n_steps=17, snapshot_every=3, recorder=rec.sink())
     assert list(res.steps) == [0, 3, 6, 9, 12, 15, 17]
     assert check_h5md(path) == 1 + len(res.observables)
     via_pyh5md = check_pyh5md(path)["neurons"]
@@ -201,7 +201,7 @@ def test_arrays_data_stored_when_no_recipe(tmp_path, one_thread):
     model = mf.Model(d=2, m=6, activation="tanh")
     flow = mf.particle_flow((X, y), model, mf.Dynamics(dt=0.1))
     path = tmp_path / "a.h5"
-    simulate(flow, mf.init_particles(model, 0), n_steps=3, recorder=Recorder(path))
+    simulate(flow, mf.init_particles(model, 0), n_steps=3, recorder=Recorder(path).sink())
     with load(path) as traj:
         np.testing.assert_array_equal(traj.data["arrays"]["X"], X)
         np.testing.assert_array_equal(traj.data["arrays"]["y"], y)
@@ -213,9 +213,9 @@ def test_second_flow_group(tmp_path, one_thread):
     ds, model, flow, theta0 = small_problem()
     path = tmp_path / "two.h5"
     rec = Recorder(path, data=ds)
-    res = simulate(flow, theta0, n_steps=6, snapshot_every=2, recorder=rec)
+    res = simulate(flow, theta0, n_steps=6, snapshot_every=2, recorder=rec.sink())
     flow2 = mf.particle_flow(ds, model, mf.Dynamics(lr=0.1, dt=0.05))
-    res2 = simulate(flow2, theta0, n_steps=4, snapshot_every=1, recorder=rec.group("linearized"))
+    res2 = simulate(flow2, theta0, n_steps=4, snapshot_every=1, recorder=rec.sink("linearized"))
     assert check_h5md(path, flows=("neurons", "linearized")) == 2 + len(res.observables) + len(res2.observables)
     check_pyh5md(path, flows=("neurons", "linearized"))
     with load(path) as traj:
@@ -236,7 +236,7 @@ def test_diverged_and_interrupted_status(tmp_path, one_thread):
     flow = mf.particle_flow(ds, model, mf.Dynamics(lr=1.0, dt=1e8))
     path = tmp_path / "div.h5"
     with pytest.raises(DivergenceError) as err:
-        simulate(flow, theta0, n_steps=50, snapshot_every=1, recorder=Recorder(path))
+        simulate(flow, theta0, n_steps=50, snapshot_every=1, recorder=Recorder(path).sink())
     with load(path) as traj:
         assert traj.status == "diverged"
         np.testing.assert_array_equal(traj.steps, err.value.result.steps)
@@ -253,7 +253,7 @@ def test_diverged_and_interrupted_status(tmp_path, one_thread):
 
     path = tmp_path / "int.h5"
     with pytest.raises(KeyboardInterrupt):
-        simulate(flow, theta0, n_steps=10, observers={"s": obs}, recorder=Recorder(path))
+        simulate(flow, theta0, n_steps=10, observers=[observer("s", obs)], recorder=Recorder(path).sink())
     with h5py.File(path, "r") as f:  # closed properly: opens without SWMR
         assert f["parameters/status"][()].rstrip(b"\x00") == b"interrupted"
         assert f["parameters/end_time"][()] != b""
@@ -272,8 +272,8 @@ def test_bad_arguments(tmp_path):
         Recorder(tmp_path / "x.h5", particle_subset=0)
     with pytest.raises(ConfigError, match="seed"):
         Recorder(tmp_path / "x.h5", seed=-1)
-    with pytest.raises(ConfigError, match="group"):
-        Recorder(tmp_path / "x.h5").group("a/b")
+    with pytest.raises(ConfigError, match="flow name"):
+        Recorder(tmp_path / "x.h5").sink("a/b")
     assert not (tmp_path / "x.h5").exists()
 
 
@@ -283,14 +283,14 @@ def test_resume_in_process_is_bitwise(tmp_path, one_thread):
     dyn = mf.Dynamics(dt=0.05, integrator="euler_maruyama", temperature=0.01, seed=9)
     flow = mf.particle_flow(ds, model, dyn)
     ref = simulate(flow, theta0, n_steps=13, snapshot_every=2, recorder=Recorder(tmp_path / "ref.h5",
-                                                                                particles_dtype="float32"))
+                                                                                particles_dtype="float32").sink())
     path = tmp_path / "res.h5"
-    simulate(flow, theta0, n_steps=7, snapshot_every=2, recorder=Recorder(path, particles_dtype="float32"))
+    simulate(flow, theta0, n_steps=7, snapshot_every=2, recorder=Recorder(path, particles_dtype="float32").sink())
     state = last_state(path)
     assert state.step == 7
     observers = default_observers(flow, first_state(path).theta)
     out = simulate(flow, state, n_steps=6, snapshot_every=2, observers=observers,
-                   recorder=Recorder(path, resume=True, particles_dtype="float32"))
+                   recorder=Recorder(path, resume=True, particles_dtype="float32").sink())
     np.testing.assert_array_equal(out.state.theta, ref.state.theta)
     np.testing.assert_array_equal(last_state(path).theta, ref.state.theta)
     with load(path) as a, load(tmp_path / "ref.h5") as b:
@@ -523,12 +523,12 @@ def test_resume_the_image_of_a_killed_writer(tmp_path, one_thread):
             taken.append(True)
         return 0.0
 
-    ref = simulate(flow, theta0, n_steps=10, snapshot_every=2, observers={**observers, "snap": snap},
-                   recorder=Recorder(path))
+    ref = simulate(flow, theta0, n_steps=10, snapshot_every=2, observers=observers + [observer("snap", snap)],
+                   recorder=Recorder(path).sink())
     state = last_state(copy)
     assert state.step == 2
-    out = simulate(flow, state, n_steps=8, snapshot_every=2, observers={**observers, "snap": lambda s: 0.0},
-                   recorder=Recorder(copy, resume=True))
+    out = simulate(flow, state, n_steps=8, snapshot_every=2, observers=observers + [observer("snap", lambda s: 0.0)],
+                   recorder=Recorder(copy, resume=True).sink())
     np.testing.assert_array_equal(out.state.theta, ref.state.theta)
     with h5py.File(copy, "r") as f:  # plain open works again: flags cleared, file closed properly
         assert f["parameters/status"][()].rstrip(b"\x00") == b"completed"
@@ -551,7 +551,7 @@ model = mf.Model(d=2, m=12, activation="tanh")
 flow = mf.particle_flow(ds, model, mf.Dynamics(lr=0.5, dt=0.05))
 theta0 = mf.init_particles(model, 4)
 rec = h5md.Recorder(sys.argv[1], data=ds)
-simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec)   # primary flow: steps 0, 2, 4
+simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec.sink())   # primary flow: steps 0, 2, 4
 create = h5md.Sink._create
 
 def create_then_die(self, f, *args):
@@ -560,7 +560,7 @@ def create_then_die(self, f, *args):
     os.kill(os.getpid(), signal.SIGKILL)
 
 h5md.Sink._create = create_then_die
-simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec.group("linearized"))
+simulate(flow, theta0, n_steps=4, snapshot_every=2, recorder=rec.sink("linearized"))
 """
 
 

@@ -14,7 +14,9 @@ from meanfield.data import teacher_student
 from meanfield.errors import FileFormatError
 from meanfield.h5md import Recorder
 from meanfield.run import simulate
-from meanfield.trajectory import _lookup3, info, load
+from meanfield._hdf5 import lookup3 as _lookup3
+from meanfield.observers import observer
+from meanfield.trajectory import info, load
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def recorded(tmp_path_factory):
         model = mf.Model(d=2, m=9, activation="tanh")
         flow = mf.particle_flow(ds, model, mf.Dynamics(lr=0.5, dt=0.05))
         path = tmp_path_factory.mktemp("traj") / "run.h5"
-        res = simulate(flow, mf.init_particles(model, 1), n_steps=12, snapshot_every=2, recorder=Recorder(path))
+        res = simulate(flow, mf.init_particles(model, 1), n_steps=12, snapshot_every=2, recorder=Recorder(path).sink())
     finally:
         numba.set_num_threads(old)
     return path, res
@@ -261,8 +263,8 @@ def _live_copy(tmp_path):
             shutil.copy(path, copy)
         return float(state.step)
 
-    simulate(flow, mf.init_particles(model, 1), n_steps=8, snapshot_every=2, observers={"s": obs},
-             recorder=Recorder(path))
+    simulate(flow, mf.init_particles(model, 1), n_steps=8, snapshot_every=2, observers=[observer("s", obs)],
+             recorder=Recorder(path).sink())
     return copy
 
 

@@ -11,9 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import NamedTuple
+
 from ._style import COLORS, LABELS, figure, finish, loglog_slope
 
-__all__ = ["plot"]
+__all__ = ["plot", "RunView"]
+
+
+class RunView(NamedTuple):
+    """What the figure needs of one flow: snapshot times (T,), observables (name -> (T,)), the initial and final
+    particles (m, p), and the input dimension d."""
+
+    times: np.ndarray
+    observables: dict
+    theta0: np.ndarray
+    theta_end: np.ndarray
+    d: int
 
 
 def _teacher_geometry(theta, teacher, d):
@@ -32,9 +45,9 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
     Parameters
     ----------
     runs : dict
-        ``scaling name -> run``, where a run has ``times`` (T,), ``observables`` (dict with ``train_loss``,
-        optionally ``test_loss`` and ``displacement``), ``theta0``, ``theta_end`` (m, p) and the input
-        dimension ``d``.
+        ``scaling name -> run``: a :class:`RunView` (or anything with its attributes), whose observables hold
+        ``train_loss`` (optionally ``test_loss``) or ``population_risk``, and ``w2_to_init`` or
+        ``displacement``. A name ``"<preset>/linearized"`` is the linearised network, drawn dotted.
     path : str or Path
         Output PNG.
     teacher : ndarray, shape (k, p), optional
@@ -48,18 +61,28 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
         The path written.
     """
     fig, (ax_loss, ax_disp, ax_part) = figure(3)
+    population = all("population_risk" in run.observables for run in runs.values())
     for name, run in runs.items():
-        col, lab = COLORS.get(name, "k"), LABELS.get(name, name)
+        base, _, extra = name.partition("/")
+        col = COLORS.get(base, "k")
+        lab = LABELS.get(base, base) + (f", {LABELS.get(extra, extra)}" if extra else "")
+        ls = ":" if extra else "-"
         t = np.asarray(run.times)
         obs = run.observables
-        ax_loss.plot(t[1:], obs["train_loss"][1:], color=col, label=f"{lab}: train")
+        if "population_risk" in obs:
+            ax_loss.plot(t[1:], obs["population_risk"][1:], color=col, ls=ls, label=f"{lab}: population")
+        else:
+            ax_loss.plot(t[1:], obs["train_loss"][1:], color=col, ls=ls, label=f"{lab}: train")
         if "test_loss" in obs:
-            ax_loss.plot(t[1:], obs["test_loss"][1:], color=col, ls="--", label=f"{lab}: test")
+            ax_loss.plot(t[1:], obs["test_loss"][1:], color=col, ls="--" if not extra else "-.",
+                         label=f"{lab}: test")
         moved = np.asarray(obs["w2_to_init"] if "w2_to_init" in obs else obs["displacement"])
         early = slice(1, max(3, len(t) // 10))
         slope = loglog_slope(t[early], moved[early])
-        ax_disp.plot(t[1:], moved[1:], color=col, label=f"{lab} (slope {slope:.2f} for t < {t[early][-1]:g})")
+        ax_disp.plot(t[1:], moved[1:], color=col, ls=ls, label=f"{lab} (slope {slope:.2f} for t < {t[early][-1]:g})")
     for name, run in runs.items():
+        if "/" in name:  # the linearised particles sit on their network's: panel (c) shows the networks
+            continue
         col, lab = COLORS.get(name, "k"), LABELS.get(name, name)
         d = run.d
         if teacher is not None:
@@ -71,8 +94,10 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
         ax_part.scatter(x1, y1, s=6, color=col, alpha=0.6, label=f"{lab}, t = {run.times[-1]:g}")
     first = next(iter(runs.values()))
     ax_part.scatter(x0, y0, s=4, color="0.6", alpha=0.4, label="initial particles", zorder=0)
-    ax_loss.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)", ylabel=r"risk $\frac{1}{2n}\sum_i (f(x_i)-y_i)^2$",
-                title="(a) train and test risk")
+    ax_loss.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)",
+                ylabel=r"population risk $\frac{1}{2}E_x(f(x)-f^*(x))^2$" if population else
+                r"risk $\frac{1}{2n}\sum_i (f(x_i)-y_i)^2$",
+                title="(a) population risk" if population else "(a) train and test risk")
     w2 = all("w2_to_init" in run.observables for run in runs.values())
     ax_disp.set(xscale="log", yscale="log", xlabel="time t (units of 1/lr)",
                 ylabel=r"$W_2(\mu_t, \mu_0)$ (particle coordinates)" if w2 else
