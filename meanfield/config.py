@@ -52,6 +52,14 @@ _COMPRESSIONS = ("gzip", "lzf", "none")
 _REQUIRED = object()
 
 
+class _Missing:
+    def __repr__(self):
+        return "(missing)"
+
+
+_MISSING = _Missing()
+
+
 # --- one rule per key: rule(key, value) -> value ----------------------------------------------------------------
 
 def _int(low=None, high=None):
@@ -190,7 +198,7 @@ def _check_table(name: str, given: dict, rules: dict) -> dict:
         if key in given:
             out[key] = rule(f"{name}.{key}", given[key])
         elif default is _REQUIRED:
-            raise ConfigError(f"{name}.{key}", "missing", f"a value for {name}.{key} (it has no default)")
+            raise ConfigError(f"{name}.{key}", _MISSING, f"a value for {name}.{key} (it has no default)")
         elif default is not None:
             out[key] = copy.deepcopy(default)
     return out
@@ -268,7 +276,7 @@ def _data_shape(data: dict):
                                                    f"{data['teacher_file']}")
         return None, d
     if "d" not in data:
-        raise ConfigError("data.d", "missing", "the input dimension (or a teacher_file)")
+        raise ConfigError("data.d", _MISSING, "the input dimension (or a teacher_file)")
     return None, data["d"]
 
 

@@ -446,6 +446,18 @@ def _run_file(plan, scaling, flows, path, resume, progress, log) -> list:
         if all(_done(path, name, total) for name in flows):
             return [FlowRun(scaling, name, path, "skipped", 0, 0.0, _final(path, name)) for name in flows]
     cont = resume and path.exists()
+    starts = {}  # where each flow starts; read before the recorder opens the file for writing
+    for name in flows:
+        if cont and _done(path, name, total):
+            starts[name] = None
+            continue
+        starts[name] = plan.theta0
+        if cont:
+            try:
+                starts[name] = last_state(path, name)
+            except FileFormatError:  # this flow has no snapshot yet: start it afresh
+                pass
+    finals = {name: _final(path, name) for name, start in starts.items() if start is None}
     out = cfg.output
     rec = Recorder(path, config=cfg.to_dict(), data=plan.problem if cfg.data["kind"] != "gaussian_teacher" else None,
                    seed=cfg.model["seed"], compression=out["compression"], particles_dtype=out["particles_dtype"],
@@ -453,15 +465,10 @@ def _run_file(plan, scaling, flows, path, resume, progress, log) -> list:
     runs = []
     try:
         for name, flow in flows.items():
-            if cont and _done(path, name, total):
-                runs.append(FlowRun(scaling, name, path, "skipped", 0, 0.0, _final(path, name)))
+            start = starts[name]
+            if start is None:
+                runs.append(FlowRun(scaling, name, path, "skipped", 0, 0.0, finals[name]))
                 continue
-            start = plan.theta0
-            if cont:
-                try:
-                    start = last_state(path, name)
-                except FileFormatError:  # this flow has no snapshot yet: start it afresh
-                    start = plan.theta0
             begun = start.step if isinstance(start, FlowState) else 0
             observers = default_observers(flow, plan.theta0, record=cfg.observers["record"],
                                           w2_method=cfg.observers["w2_method"],
@@ -476,15 +483,14 @@ def _run_file(plan, scaling, flows, path, resume, progress, log) -> list:
                 status = res.status
             except DivergenceError as err:
                 status, message = "diverged", str(err)
-            run = FlowRun(scaling, name, path, status, total - begun, time.perf_counter() - t0,
-                          _final(path, name), message)
+            run = FlowRun(scaling, name, path, status, total - begun, time.perf_counter() - t0, {}, message)
             runs.append(run)
             if log is not None:
                 log(f"{label}: {run.steps} steps in {run.seconds:.1f} s -> {path}" if status == "completed"
                     else f"{label}: {message}; snapshots up to the last good state are in {path}")
     finally:
         rec.close()
-    return runs
+    return [r._replace(final=_final(path, r.flow)) if r.status != "skipped" else r for r in runs]
 
 
 def _figure(plan, runs, path):
