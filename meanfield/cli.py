@@ -1,11 +1,12 @@
-"""Command line: ``meanfield run CONFIG``, ``meanfield info FILE``.
+"""Command line: ``meanfield run CONFIG``, ``meanfield sweep CONFIG``, ``meanfield info FILE|DIR``.
 
 The command line only parses arguments, calls :func:`meanfield.run.run_config` (or
 :func:`meanfield.trajectory.info`) and maps the outcome to an exit code:
 
 ====  ==========================================================================================
 0     done
-1     a flow diverged (its file is marked ``diverged``, with the snapshots up to the last good state)
+1     a flow diverged (its file is marked ``diverged``, with the snapshots up to the last good state), or a
+      point of a sweep failed or diverged (recorded in the sweep's index)
 2     bad input: a configuration key or value, a file (one line on standard error, no traceback, nothing
       written), or a damaged trajectory file (``info``)
 130   interrupted by SIGINT or SIGTERM: files are marked ``interrupted`` and ``--resume`` continues them
@@ -41,9 +42,25 @@ def _parser():
     r.add_argument("--resume", action="store_true",
                    help="continue unfinished runs from the last snapshot of their files; skip completed ones")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    w = sub.add_parser("sweep", help="run a sweep of a configuration on Dask (a local cluster, or --scheduler)")
+    w.add_argument("config", help="TOML configuration file; its [sweep] table may hold grid, zip and seeds")
+    w.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
+                   help="sweep a key over values, e.g. --grid model.m=256,1024 (repeat for a product)")
+    w.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (model.seed and dynamics.seed)")
+    w.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a value of the base configuration")
+    w.add_argument("-o", "--out", help="sweep folder (default: output.dir of the configuration)")
+    w.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786")
+    w.add_argument("--workers", type=int, help="worker processes of the local cluster (default: the cores)")
+    w.add_argument("--threads", type=int, help="numba threads per run (default: cores / workers locally, else 1)")
+    w.add_argument("--resume", action="store_true",
+                   help="accepted for clarity: a sweep always skips completed runs and continues interrupted ones")
+    w.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     i = sub.add_parser("info", help="summarise an HDF5 result file and verify its checksums "
-                                    "(also while it is being written)")
+                                    "(also while it is being written), or a sweep folder")
     i.add_argument("file")
+    si = sub.add_parser("sweep-info", help="summarise a sweep folder")
+    si.add_argument("folder")
     return p
 
 
@@ -61,9 +78,38 @@ def _run(args) -> int:
     return 0 if result.ok else 1
 
 
+def _sweep(args) -> int:
+    from .sweep import define, info, sweep
+
+    interrupt.check()
+    sw = define(args.config, grid=_grid(args.grid), seeds=args.seeds, overrides=args.set)
+    say = (lambda line: None) if args.quiet else print
+    idx = sweep(sw, args.out, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
+                progress=False if args.quiet else None, log=say)
+    say(info(idx.folder))
+    counts = idx.counts()
+    return 0 if set(counts) <= {"completed"} else 1
+
+
+def _grid(items):
+    from .sweep import parse_grid
+
+    return parse_grid(items)
+
+
+def _sweep_info(args) -> int:
+    from .sweep import info
+
+    interrupt.check()
+    print(info(args.folder))
+    return 0
+
+
 def _info(args) -> int:
     from .trajectory import info, verify
 
+    if os.path.isdir(args.file):
+        return _sweep_info(argparse.Namespace(folder=args.file))
     interrupt.check()
     damaged = verify(args.file)
     print(info(args.file, damaged=damaged))
@@ -78,7 +124,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     with interrupt.deferred():
         try:
-            code = {"run": _run, "info": _info}[args.command](args)
+            code = {"run": _run, "sweep": _sweep, "info": _info, "sweep-info": _sweep_info}[args.command](args)
             interrupt.check()  # a signal after the last safe point still counts
             return code
         except MeanfieldError as err:

@@ -34,7 +34,7 @@ import numpy as np
 from .errors import ConfigError, FileFormatError
 from .validate import DTYPES, check_bool, check_choice, check_int, check_number, check_str
 
-__all__ = ["RunConfig", "load", "from_dict", "parse_override", "DATA_KINDS", "DYNAMICS_KINDS"]
+__all__ = ["RunConfig", "load", "read_tables", "from_dict", "parse_override", "DATA_KINDS", "DYNAMICS_KINDS"]
 
 #: Data kinds with a finite training set, and the one with Gaussian inputs and a teacher.
 FINITE_KINDS = ("teacher_student", "digits", "npz", "csv")
@@ -360,6 +360,9 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
 
     if not isinstance(tables, dict):
         raise ConfigError("config", tables, "a table of tables")
+    if "sweep" in tables:
+        raise ConfigError("sweep", tables["sweep"], "no [sweep] table in a single run: run a sweep with "
+                                                    "`meanfield sweep CONFIG` (or meanfield.sweep.sweep)")
     for name in tables:
         if name not in TABLES:
             raise ConfigError(name, tables[name], "one of the tables " + ", ".join(f"[{t}]" for t in TABLES))
@@ -442,6 +445,18 @@ def load(path, overrides=()) -> RunConfig:
     ConfigError
         When a key or value is not allowed, or the run would not fit in memory.
     """
+    tables = read_tables(path)
+    for item in overrides:
+        section, key, value = parse_override(item)
+        if not isinstance(tables.setdefault(section, {}), dict):
+            raise ConfigError(section, tables[section], f"a table [{section}]")
+        tables[section][key] = value
+    return from_dict(tables, source=str(path))
+
+
+def read_tables(path) -> dict:
+    """The tables of a TOML configuration file, not yet validated (FileFormatError naming the file when it is
+    missing, unreadable, not UTF-8 or not TOML)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -455,9 +470,4 @@ def load(path, overrides=()) -> RunConfig:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FileFormatError(path, f"is not valid TOML ({str(exc).splitlines()[0]})") from None
-    for item in overrides:
-        section, key, value = parse_override(item)
-        if not isinstance(tables.setdefault(section, {}), dict):
-            raise ConfigError(section, tables[section], f"a table [{section}]")
-        tables[section][key] = value
-    return from_dict(tables, source=str(path))
+    return tables

@@ -506,7 +506,7 @@ def _figure(plan, runs, path):
             views[r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"] = rich_lazy.RunView(
                 np.asarray(fl.times), obs, plan.theta0, fl.last_state().theta, int(fl.model["d"]))
     gaussian = cfg.data["kind"] == "gaussian_teacher"
-    teacher = plan.problem if gaussian else getattr(plan.problem, "teacher", None)
+    teacher = plan.problem if gaussian else plan.problem.teacher
     d = next(iter(views.values())).d
     where = "Gaussian inputs" if gaussian else f"n = {plan.problem.X.shape[0]}"
     dyn = cfg.dynamics

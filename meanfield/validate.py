@@ -106,5 +106,5 @@ def check_dtype(key: str, value) -> str:
     except TypeError:
         name = None
     if name not in DTYPES:
-        raise ConfigError(key, value, "one of " + ", ".join(repr(c) for c in DTYPES))
+        raise ConfigError(key, value, " or ".join(DTYPES))
     return name
