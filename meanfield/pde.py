@@ -209,7 +209,7 @@ def _gauss_rule(n):
     return np.ascontiguousarray(x[keep]), np.ascontiguousarray(w[keep] / w[keep].sum())
 
 
-def plane_problem(data=None, *, teacher=None, activation="erf", quad_points=256) -> PlaneProblem:
+def plane_problem(data=None, *, teacher=None, activation="erf", quad_points=300) -> PlaneProblem:
     r"""The plane (a, w) setting on a finite training set or on the Gaussian population.
 
     Parameters
@@ -805,10 +805,11 @@ def particle_velocities(problem, params, theta) -> np.ndarray:
         lr_a, lr_w = params.lr * params.layer_lr[0], params.lr * params.layer_lr[1]
         return np.column_stack([-lr_a * g - params.weight_decay * s[:, 0],
                                 -lr_w * s[:, 0] * h - params.weight_decay * s[:, 1]])
-    r = _radial_residual(problem, s[:, 0], np.full(m, 1.0 / m))
-    _, dphi = radial_phi(problem, np.outer(s[:, 0], problem.R))
-    dpsi = (dphi.reshape(m, -1) * problem.R[None, :]) @ (problem.q * r)
-    return -params.lr * params.layer_lr[1] * problem.a0 / problem.d * dpsi - params.weight_decay * s[:, 0]
+    v = np.empty(m)
+    _k.radial_particles(get_activation(problem.activation).code, np.ascontiguousarray(s[:, 0]), problem.R,
+                        problem.q, problem.f_star, float(problem.a0), problem.u, problem.wu,
+                        params.lr * params.layer_lr[1] * problem.a0 / problem.d, params.weight_decay, v)
+    return v
 
 
 def face_velocities(flow: PDEFlow, state: DensityState):

@@ -637,3 +637,38 @@ def radial_phi(act, z, un, wn, out, dout):
             ds += wn[l] * st * _dodd(act, z[i] * st)
         out[i] = s
         dout[i] = ds
+
+
+@njit(cache=True)
+def radial_particles(act, s, R, q, f_star, a0, u, wu, coef, lam, v):
+    r"""Velocities v[j] = -coef Psi'(s_j) - lam s_j of radial particles s (m,) for their own measure, each of
+    weight 1/m; returns the risk 1/2 sum_k q_k (F(R_k) - F*(R_k))^2. One pass over (j, k) pairs evaluates
+    both Phi and Phi' (serial, fixed order)."""
+    m = s.shape[0]
+    N = R.shape[0]
+    L = u.shape[0]
+    dphi = np.empty((m, N))
+    F = np.zeros(N)
+    for j in range(m):
+        for k in range(N):
+            z = s[j] * R[k]
+            p = 0.0
+            dp = 0.0
+            for l in range(L):
+                st = math.sqrt(u[l])
+                p += wu[l] * _even(act, z * st)
+                dp += wu[l] * st * _dodd(act, z * st)
+            F[k] += p
+            dphi[j, k] = R[k] * dp
+    risk = 0.0
+    qr = np.empty(N)
+    for k in range(N):
+        rk = a0 * F[k] / m - f_star[k]
+        qr[k] = q[k] * rk
+        risk += q[k] * rk * rk
+    for j in range(m):
+        acc = 0.0
+        for k in range(N):
+            acc += qr[k] * dphi[j, k]
+        v[j] = -coef * acc - lam * s[j]
+    return 0.5 * risk
