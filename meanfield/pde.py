@@ -49,8 +49,9 @@ __all__ = [
 #: Default bound on the mass allowed off the grid (initial tails plus outflow).
 TOLERANCE = 1e-6
 #: Cells (plane) or cells x radial nodes (radial) from which the parallel kernels are used (measured in
-#: benchmarks/bench_pde.py: below it one thread is as fast and immune to a busy machine).
-PARALLEL_MIN_WORK = 1 << 18
+#: benchmarks/bench_pde.py: on the shared 2-core machine, under load 4-5, the parallel kernels were 2-4x slower
+#: than the serial ones at 128^2, 256^2 and 4096 x 64; results are bitwise identical either way).
+PARALLEL_MIN_WORK = 1 << 20
 _ORDERS = (1, 2)
 
 
@@ -497,14 +498,29 @@ def _radial_pack(problem: RadialProblem, grid: Grid, params: PDEParams) -> _k.Ra
                      params.lr * params.layer_lr[1] * problem.a0 / d, params.weight_decay, tau * (d - 1) / d, tau / d)
 
 
+def _gaussian_cells(faces, sigma):
+    """N(0, sigma^2) mass of each cell, from the lower tail on the left of 0 and the upper tail on the right
+    (differences of CDF values near 1 would cancel to rounding noise, even negative)."""
+    lo, hi = faces[:-1] / sigma, faces[1:] / sigma
+    left = special.ndtr(hi) - special.ndtr(lo)
+    right = special.ndtr(-lo) - special.ndtr(-hi)
+    return np.maximum(np.where(lo >= 0, right, left), 0.0)
+
+
+def _chi_cells(faces, d, sw):
+    """Mass of each cell [s_i, s_i+1] of s = |w|/sqrt d, w ~ N(0, sw^2 I_d), without cancellation in the tail."""
+    x = d * np.square(faces) / (2.0 * sw * sw)
+    lower = np.diff(special.gammainc(d / 2.0, x))
+    upper = -np.diff(special.gammaincc(d / 2.0, x))
+    return np.maximum(np.where(special.gammainc(d / 2.0, x[:-1]) > 0.5, upper, lower), 0.0)
+
+
 def _initial_density(problem, grid, initial):
     sa, sw = _initial_sigmas(initial, problem)
     if isinstance(problem, PlaneProblem):
-        ma = np.diff(special.ndtr(grid.faces(0) / sa))
-        mw = np.diff(special.ndtr(grid.faces(1) / sw))
-        mass = np.outer(ma, mw)
+        mass = np.outer(_gaussian_cells(grid.faces(0), sa), _gaussian_cells(grid.faces(1), sw))
     else:
-        mass = np.diff(_radial_cdf(grid.faces(0), problem.d, sw))
+        mass = _chi_cells(grid.faces(0), problem.d, sw)
     return np.ascontiguousarray(mass / grid.cell_volume)
 
 

@@ -36,7 +36,8 @@ Python layer passes ``par = 0`` below a measured amount of work, so a busy machi
 slower).
 
 Step loops return ``(status, steps_done, t, outflow)``: status 0 ok, 1 a non-finite density, 2 a negative
-density (impossible by the CFL rule; reported, not raised), 3 the step was halved 30 times. Kernels never raise.
+density below -TINY (impossible by the CFL rule; reported, not raised; values in [-TINY, TINY) are
+flushed to 0 and their mass counted as outflow, because subnormal rounding is absolute), 3 the step was halved 30 times. Kernels never raise.
 """
 
 import math
@@ -341,17 +342,27 @@ def plane_stage(rho, P, g, h, order, Fw, bw, ba_lo, ba_hi, base, c0, c1, dt, dst
     return sa * P.hw + sw * P.ha
 
 
+#: Densities below this are set to 0 (their mass, < 1e-290 in all, goes to the outflow): in the subnormal range
+#: rounding is absolute, not relative, and could make a cell slightly negative despite the CFL rule.
+TINY = 1e-300
+
+
 @njit(cache=True)
-def _check(rho):
-    """0 if every entry is finite and >= 0, 1 if one is non-finite, 2 if one is negative (serial scan)."""
+def _check(rho, vol):
+    """(status, flushed mass): 0 if every entry is finite and >= -TINY, 1 if one is non-finite, 2 if one is
+    negative; entries below TINY are set to 0 and their mass (times vol) returned (serial, fixed order)."""
+    flushed = 0.0
     for i in range(rho.shape[0]):
         for j in range(rho.shape[1]):
             v = rho[i, j]
             if not math.isfinite(v):
-                return NONFINITE
-            if v < 0.0:
-                return NEGATIVE
-    return OK
+                return NONFINITE, 0.0
+            if v < TINY:
+                if v < -TINY:
+                    return NEGATIVE, 0.0
+                flushed += v * vol
+                rho[i, j] = 0.0
+    return OK, flushed
 
 
 @njit(cache=True)
@@ -408,11 +419,11 @@ def plane_advance(rho, P, S, t0, n_max, t_end, outflow0):
             out2 = plane_stage(rho1, P, g, h, S.order, Fw, bw, ba_lo, ba_hi, rho, 0.5, 0.5, dt, rho2, S.par)
             gained = 0.5 * dt * (out1 + out2)
             new = rho2
-        status = _check(new)
+        status, flushed = _check(new, P.ha * P.hw)
         if status != OK:
             return status, steps, t, outflow
         rho[:, :] = new
-        outflow += gained
+        outflow += gained + flushed
         t = t_end if last else t + dt
         steps += 1
     return OK, steps, t, outflow
@@ -574,14 +585,18 @@ def radial_advance(rho, R, S, t0, n_max, t_end, outflow0):
             for c in range(n):
                 rho1[c] = 0.5 * rho[c] + 0.5 * (rho1[c] + dt * L2[c])
             gained = 0.5 * dt * (out1 + out2)
+        flushed = 0.0
         for c in range(n):
             v = rho1[c]
             if not math.isfinite(v):
                 return NONFINITE, steps, t, outflow
-            if v < 0.0:
-                return NEGATIVE, steps, t, outflow
+            if v < TINY:
+                if v < -TINY:
+                    return NEGATIVE, steps, t, outflow
+                flushed += v * R.h
+                rho1[c] = 0.0
         rho[:] = rho1
-        outflow += gained
+        outflow += gained + flushed
         t = t_end if last else t + dt
         steps += 1
     return OK, steps, t, outflow
