@@ -286,6 +286,16 @@ def _table(sw: Sweep, rows: dict) -> dict:
     return cols
 
 
+def _relative(path: str, folder: Path) -> str:
+    """A run file's path relative to the sweep folder (so the folder can be moved), when it lies inside it."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return path
+
+
 def _write_index(folder: Path, sw: Sweep, rows: dict) -> None:
     """index.csv and index.h5, each written to a temporary name and renamed into place (never half-written)."""
     import h5py
@@ -362,11 +372,15 @@ class SweepIndex:
             status[s] = status.get(s, 0) + 1
         return status
 
+    def path(self, row: int) -> Path:
+        """The file of index row ``row`` (paths in the index are relative to the sweep folder)."""
+        return self.folder / self.columns["file"][row]
+
     def trajectory(self, row: int):
         """The trajectory of index row ``row``, opened lazily (:func:`meanfield.load`)."""
         from .trajectory import load
 
-        return load(self.columns["file"][row])
+        return load(self.path(row))
 
     def reduce(self, value: str, by=None, stats=("mean", "std", "q10", "median", "q90")) -> dict:
         """Statistics of ``value`` over seeds, for every combination of the other parameters.
@@ -447,8 +461,7 @@ def _previous(folder: Path, sw: Sweep) -> dict:
         done.setdefault(run, []).append(i)
     rows = {}
     for run, ix in done.items():
-        if run in sw.ids and all(idx.columns["status"][i] == "completed" and Path(idx.columns["file"][i]).exists()
-                                 for i in ix):
+        if run in sw.ids and all(idx.columns["status"][i] == "completed" and idx.path(i).exists() for i in ix):
             obs = [c for c in idx.columns if c not in (*INDEX_COLUMNS, *idx.parameters)]
             rows[run] = [{"scaling": idx.columns["scaling"][i], "flow": idx.columns["flow"][i], "status": "completed",
                           "error": "", "seconds": float(idx.columns["seconds"][i]), "file": idx.columns["file"][i],
@@ -483,7 +496,7 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
     SweepIndex
         Re-running the same sweep skips completed runs, continues interrupted ones and runs the rest.
     """
-    from distributed import Client, LocalCluster, wait
+    from distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
     import sys
@@ -533,14 +546,18 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
         show = sys.stderr.isatty() if progress is None else progress
         with tqdm(total=len(sw.ids), initial=len(sw.ids) - len(todo), disable=not show, unit="run",
                   desc="sweep") as bar:
-            pending = set(futures)
+            queue = as_completed(list(futures))
             try:
-                while pending:
-                    done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                while not queue.is_empty():
+                    done = queue.next_batch(block=False)
+                    if not done:
+                        interrupt.check()
+                        time.sleep(0.1)
+                        continue
                     for fut in done:
                         run_id = futures[fut]
                         if fut.status == "finished":
-                            rows[run_id] = fut.result()
+                            rows[run_id] = [{**r, "file": _relative(r["file"], folder)} for r in fut.result()]
                         else:  # the point's task itself failed (e.g. its workers kept dying)
                             exc = fut.exception()
                             rows[run_id] = [{"scaling": "", "flow": "", "status": "failed",
@@ -551,7 +568,7 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
                         _write_index(folder, sw, rows)
                     interrupt.check()
             except KeyboardInterrupt:
-                client.cancel(list(pending))
+                client.cancel([f for f in futures if not f.done()])
                 _write_index(folder, sw, rows)
                 raise
     finally:

@@ -574,3 +574,23 @@ def test_sigkill_while_a_second_flow_is_being_created_leaves_the_first_intact(tm
         np.testing.assert_array_equal(traj.steps, [0, 2, 4])
     check_h5md(path)
     check_pyh5md(path)
+
+
+def test_a_killed_but_unreaped_writer_counts_as_stopped():
+    """A writer killed by a signal stays a zombie until its parent reaps it; it writes nothing, so a file it left
+    may be resumed (a sweep's killed Dask worker is such a process)."""
+    from meanfield.h5md import _pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _pid_alive(child.pid)
+        child.kill()
+        deadline = time.time() + 10
+        while _pid_alive(child.pid) and time.time() < deadline:
+            time.sleep(0.01)
+        with open(f"/proc/{child.pid}/stat") as fh:  # not reaped yet: still listed, as a zombie
+            assert fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+        assert not _pid_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
