@@ -63,7 +63,7 @@ import numpy as np
 from .errors import ConfigError, FileFormatError
 from ._hdf5 import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, check_layout, clear_status_flags, committed,
                     open_file)
-from .validate import DTYPES, check_choice
+from .validate import DTYPES, check_choice, check_int
 
 __all__ = ["Recorder", "Sink", "COMPRESSIONS"]
 
@@ -413,13 +413,9 @@ class Recorder:
         self.path = Path(path)
         comp = check_choice("output.compression", "none" if compression is None else compression, COMPRESSIONS)
         check_choice("output.particles_dtype", particles_dtype, DTYPES)
-        if particle_subset is not None and not isinstance(particle_subset, (int, np.integer, list, tuple,
-                                                                            np.ndarray)) \
-                or isinstance(particle_subset, bool):
-            raise ConfigError("output.particle_subset", particle_subset,
-                              "None, a number of particles >= 1, or a list of particle indices")
-        if isinstance(particle_subset, (int, np.integer)) and particle_subset < 1:
-            raise ConfigError("output.particle_subset", particle_subset, "a number of particles >= 1")
+        if particle_subset is not None and not isinstance(particle_subset, (list, tuple, np.ndarray)):
+            check_int("output.particle_subset", particle_subset, low=1,
+                      allowed="None, a number of particles >= 1, or a list of particle indices")
         self._compression = COMPRESSIONS[comp]
         self._particles_dtype = DTYPES[particles_dtype]
         self._subset, self._subset_seed = particle_subset, int(subset_seed)
@@ -428,10 +424,9 @@ class Recorder:
             self._seed, self._rng_state = None, seed.bit_generator.state
         elif seed is None:
             self._seed, self._rng_state = None, None
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-            self._seed, self._rng_state = int(seed), np.random.default_rng(int(seed)).bit_generator.state
         else:
-            raise ConfigError("seed", seed, "a non-negative integer or a numpy.random.Generator")
+            self._seed = check_int("seed", seed, low=0, allowed="a non-negative integer or a numpy.random.Generator")
+            self._rng_state = np.random.default_rng(self._seed).bit_generator.state
         self._file = None
         self._tmp = None
         self._swmr = False
