@@ -49,8 +49,12 @@ __all__ = [
 #: Activations with a closed-form population kernel: always (identity, quadratic) or without biases.
 CLOSED_FORMS = {"identity": True, "quadratic": True, "relu": False, "erf": False}
 METHODS = ("auto", "closed", "quadrature")
-#: Default number of Gauss-Hermite nodes per dimension (tail nodes with weight < 1e-18 are dropped).
-QUAD_POINTS = 128  # 2-D Gauss-Hermite nodes per dimension: 5e-13 against the erf closed form at variance 4 (64 nodes: 4e-7)
+#: Gauss-Hermite nodes per dimension for custom activations (tail nodes with weight < 1e-18 are dropped).
+#: Built-in activations do not use a fixed rule by default (``quad_points=None``): see :func:`pair_expectations`.
+QUAD_POINTS = 128
+#: Largest number of Gauss-Hermite nodes: numpy's ``hermegauss`` overflows from 371 nodes on (every weight
+#: becomes 0 or NaN), which would make every kernel exactly 0.
+MAX_QUAD_POINTS = 370
 
 
 class PairExpectations(NamedTuple):
@@ -78,12 +82,14 @@ class Population(NamedTuple):
     teacher: np.ndarray  # (k, d + 2), columns [a*, w*, b*]
     activation: Activation
     method: str
-    quad_points: int
+    quad_points: int | None
     batch_size: int = 0
     name: str = "population"
 
 
 def _nodes(quad_points):
+    if quad_points is None:
+        quad_points = QUAD_POINTS
     x, w = np.polynomial.hermite_e.hermegauss(int(quad_points))
     w = w / math.sqrt(2.0 * math.pi)
     keep = w > 1e-18
@@ -93,12 +99,17 @@ def _nodes(quad_points):
 def _check_method(method, quad_points):
     if method not in METHODS:
         raise ConfigError("method", method, "one of " + ", ".join(METHODS))
-    if isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer)) or not 4 <= quad_points <= 400:
-        raise ConfigError("quad_points", quad_points, "an integer between 4 and 400")
+    if quad_points is None:
+        return
+    if isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer)) \
+            or not 4 <= quad_points <= MAX_QUAD_POINTS:
+        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer "
+                          f"between 4 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
 
 
-def _method_code(act: Activation, method: str, has_bias: bool) -> int:
-    """CLOSED or QUAD for an activation, given whether any bias (student or teacher) is in play."""
+def _method_code(act: Activation, method: str, has_bias: bool, quad_points=None) -> int:
+    """CLOSED, QUAD (integrand-adapted rule) or GH (fixed Gauss-Hermite rule) for an activation, given whether
+    any bias (student or teacher) is in play and the ``quad_points`` asked for."""
     closed_ok = (not act.is_custom) and act.name in CLOSED_FORMS and (CLOSED_FORMS[act.name] or not has_bias)
     if method == "closed":
         if not closed_ok:
@@ -107,6 +118,8 @@ def _method_code(act: Activation, method: str, has_bias: bool) -> int:
         return _kp.CLOSED
     if method == "auto" and closed_ok:
         return _kp.CLOSED
+    if act.is_custom or quad_points is not None:
+        return _kp.GH
     return _kp.QUAD
 
 
@@ -114,7 +127,7 @@ def _kernels_for_act(act: Activation):
     return _kernels.custom_kernels(act) if act.is_custom else _kernels.BUILTIN
 
 
-def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", quad_points=QUAD_POINTS):
+def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", quad_points=None):
     r"""Gaussian expectations :math:`E[\sigma(u)\sigma(v)]` of a pair of pre-activations and their derivatives.
 
     Parameters
@@ -155,19 +168,56 @@ def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", q
     kink of the inner integrand), the inner expectation over :math:`v` given :math:`u` in closed form, and
     :math:`K_1 = p_u(0)E[\mathrm{relu}(v)\mid u = 0]` exactly (:math:`\sigma'' = \delta`).
     """
+    q1, q2, r = (np.asarray(v, dtype=np.float64) for v in (q1, q2, r))
+    return _pair_table(activation, q1, q2, r, q1 * q2 - r * r, b1, b2, method, quad_points)
+
+
+def _pair_table(activation, q1, q2, r, det, b1, b2, method, quad_points):
+    """pair_expectations with the determinant det = q1 q2 - r^2 given (computed from weight vectors)."""
     act = get_activation(activation)
     _check_method(method, quad_points)
-    arrs = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (q1, q2, r, b1, b2)))
+    arrs = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (q1, q2, r, det, b1, b2)))
     shape = arrs[0].shape
     flat = [np.ascontiguousarray(a.reshape(-1)) for a in arrs]
+    if not all(np.all(np.isfinite(f)) for f in flat):
+        raise ConfigError("q1, q2, r, b1, b2", "non-finite entries", "finite variances, covariances and means")
     if np.any(flat[0] < 0) or np.any(flat[1] < 0):
         raise ConfigError("q1, q2", "negative variance", "variances >= 0")
-    has_bias = bool(np.any(flat[3] != 0) or np.any(flat[4] != 0))
-    code = _method_code(act, method, has_bias)
+    if np.any(flat[2] * flat[2] > flat[0] * flat[1] * (1 + 1e-12)):
+        raise ConfigError("r", "covariance with r^2 > q1 q2", "a covariance with r^2 <= q1 q2")
+    np.maximum(flat[3], 0.0, out=flat[3])
+    has_bias = bool(np.any(flat[4] != 0) or np.any(flat[5] != 0))
+    code = _method_code(act, method, has_bias, quad_points)
     nodes, weights = _nodes(quad_points)
     out = np.empty((flat[0].shape[0], 6))
     _kernels_for_act(act).pop_pair_table(act.code, code, *flat, nodes, weights, out)
     return PairExpectations(*(out[:, c].reshape(shape) for c in range(6)))
+
+
+def pair_determinant(W1, W2):
+    r""":math:`q_1q_2 - r^2` for all pairs of rows of ``W1`` (m1, d) and ``W2`` (m2, d), accurate near parallel.
+
+    :math:`q = |w|^2/d`, :math:`r = w\cdot w'/d`. Where :math:`1 - \rho^2` is below
+    ``_kernels.population.DET_RECOMPUTE`` the product difference is replaced by Kahan's
+    :math:`q_1q_2\,|a-b|^2|a+b|^2/4` for the unit vectors :math:`a, b` (no cancellation), so that the angle
+    between near-parallel (or antiparallel) weights is accurate to rounding, not to its square root.
+    """
+    d = W1.shape[1]
+    q1 = (W1 * W1).sum(1)[:, None] / d
+    q2 = (W2 * W2).sum(1)[None, :] / d
+    r = W1 @ W2.T / d
+    det = q1 * q2 - r * r
+    bad = np.argwhere(det <= _kp.DET_RECOMPUTE * q1 * q2)
+    if bad.size:
+        n1 = np.sqrt((W1 * W1).sum(1))
+        n2 = np.sqrt((W2 * W2).sum(1))
+        for i, j in bad:
+            if n1[i] == 0 or n2[j] == 0:
+                det[i, j] = 0.0
+                continue
+            a, b = W1[i] / n1[i], W2[j] / n2[j]
+            det[i, j] = q1[i, 0] * q2[0, j] * float((a - b) @ (a - b)) * float((a + b) @ (a + b)) * 0.25
+    return q1, q2, r, det
 
 
 def _teacher(teacher, d, key="teacher"):
@@ -189,7 +239,7 @@ def _split(theta, d, bias):
     return theta[:, 0], W, b
 
 
-def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", quad_points=QUAD_POINTS):
+def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", quad_points=None):
     r"""The matrix :math:`K(\theta_i, \theta'_j) = E_x[\sigma(w_i\cdot x/\sqrt d + b_i)\sigma(w'_j\cdot x/\sqrt d + b'_j)]`.
 
     Parameters
@@ -209,20 +259,17 @@ def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", qu
     """
     T1 = _teacher(theta1, d, "theta1")
     T2 = _teacher(theta2, d, "theta2")
-    W1, W2 = T1[:, 1 : 1 + d], T2[:, 1 : 1 + d]
-    q1 = (W1 * W1).sum(1)[:, None] / d
-    q2 = (W2 * W2).sum(1)[None, :] / d
-    r = W1 @ W2.T / d
-    return pair_expectations(activation, q1, q2, r, T1[:, -1][:, None], T2[:, -1][None, :], method=method,
-                             quad_points=quad_points).K
+    q1, q2, r, det = pair_determinant(T1[:, 1 : 1 + d], T2[:, 1 : 1 + d])
+    return _pair_table(activation, q1, q2, r, det, T1[:, -1][:, None], T2[:, -1][None, :], method,
+                       quad_points).K
 
 
-def teacher_energy(teacher, d, activation="relu", *, method="auto", quad_points=QUAD_POINTS) -> float:
+def teacher_energy(teacher, d, activation="relu", *, method="auto", quad_points=None) -> float:
     r""":math:`E_x[f^*(x)^2] = \sum_{k,l} a^*_k a^*_l K(\theta^*_k, \theta^*_l)` for :math:`x \sim N(0, I_d)`."""
     act = get_activation(activation)
     _check_method(method, quad_points)
     T = _teacher(teacher, d)
-    code = _method_code(act, method, bool(np.any(T[:, -1] != 0)))
+    code = _method_code(act, method, bool(np.any(T[:, -1] != 0)), quad_points)
     nodes, weights = _nodes(quad_points)
     return float(_kernels_for_act(act).pop_teacher_energy(T, d, act.code, code, nodes, weights))
 
@@ -232,7 +279,7 @@ def _population_field(teacher, model: Model, dynamics: Dynamics, method, quad_po
     if model.act.is_custom is False and model.act.name not in CLOSED_FORMS and method == "closed":
         raise ConfigError("method", method, "'closed' only for " + ", ".join(CLOSED_FORMS))
     T = _teacher(teacher, model.d)
-    code = _method_code(model.act, method, model.bias or bool(np.any(T[:, -1] != 0)))
+    code = _method_code(model.act, method, model.bias or bool(np.any(T[:, -1] != 0)), quad_points)
     nodes, weights = _nodes(quad_points)
     eta_a, eta_w, eta_b = dynamics.layer_lr
     D = np.full(model.p, eta_w)
@@ -259,7 +306,7 @@ def _velocities_and_rows(theta, field, model):
 
 
 def population_velocities(theta, teacher, model: Model, dynamics: Dynamics | None = None, *, method="auto",
-                          quad_points=QUAD_POINTS) -> np.ndarray:
+                          quad_points=None) -> np.ndarray:
     r"""Particle velocities of gradient flow on the population risk (noise excluded).
 
     Parameters
@@ -293,7 +340,7 @@ def population_velocities(theta, teacher, model: Model, dynamics: Dynamics | Non
     return _velocities_and_rows(theta, field, model)[0]
 
 
-def population_risk(theta, teacher, model: Model, *, method="auto", quad_points=QUAD_POINTS) -> float:
+def population_risk(theta, teacher, model: Model, *, method="auto", quad_points=None) -> float:
     r"""Exact population risk :math:`R = \frac12 E_{x\sim N(0, I_d)}[(f(x) - f^*(x))^2]`.
 
     Parameters
@@ -327,7 +374,7 @@ def _make_flow(field, model, dynamics, data):
 
 
 def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
-                    quad_points=QUAD_POINTS) -> Flow:
+                    quad_points=None) -> Flow:
     """Gradient flow of the exact population risk on Gaussian inputs (the mean-field PDE, no sampling noise).
 
     Parameters
@@ -354,11 +401,11 @@ def population_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto",
         raise ConfigError("dynamics.integrator", "sgd", "euler, heun, rk4 or euler_maruyama for the population "
                           "flow (online SGD is meanfield.population.online_flow)")
     field, T = _population_field(teacher, model, dynamics, method, quad_points)
-    data = Population(T, model.act, method, int(quad_points), 0, "population")
+    data = Population(T, model.act, method, None if quad_points is None else int(quad_points), 0, "population")
     return _make_flow(field, model, dynamics, data)
 
 
-def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", quad_points=QUAD_POINTS) -> Flow:
+def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", quad_points=None) -> Flow:
     r"""Online SGD: each step draws a fresh batch of ``dynamics.batch_size`` Gaussian inputs.
 
     The stochastic counterpart of :func:`population_flow` (Mei, Montanari & Nguyen 2018): step s takes an
@@ -391,7 +438,7 @@ def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", qua
     B = int(dynamics.batch_size)
     dt = model.np_dtype
     field = pfield._replace(kind=_adv.ONLINE, X=np.zeros((B, model.d), dt), y=np.zeros(B, dt))
-    data = Population(T, model.act, method, int(quad_points), B, "online")
+    data = Population(T, model.act, method, None if quad_points is None else int(quad_points), B, "online")
     return _make_flow(field, model, dynamics, data)
 
 

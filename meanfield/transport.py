@@ -66,10 +66,10 @@ __all__ = [
 # Largest m (= max of the two sizes) for which ``w2(method="auto")`` solves the exact problem: the exact solvers
 # fit the budget of about 30 s and 1 GB there. Measured with benchmarks/bench_w2_budget.py on the 2-core
 # development machine while shared with other jobs (load average 3-5; see docs/performance.md), on the hardest
-# case, two independent standard Gaussian clouds, p = 3, 9, 17: m = 4000 took 8-19 s and 0.25 GB (assignment)
-# to 0.63 GB (ot.emd); m = 5000 15-30 s and up to 1.0 GB; m = 6000 beyond both. Clouds that moved little from
-# each other (theta_t against theta_0) are 5-30x faster.
-AUTO_EXACT_MAX_M = 5000
+# case, two independent standard Gaussian clouds: p = 3, m = 4000: 8.5 s (ot.emd, 0.63 GB) / 13 s (assignment,
+# 0.25 GB); p = 9, m = 4000: 32 s / 25 s; p = 3, m = 5000: 15 s / 18 s and 0.98 GB for ot.emd. So 4000. Clouds
+# that moved little from each other (theta_t against theta_0) are 5-30x faster.
+AUTO_EXACT_MAX_M = 4000
 
 # Largest m for which the :class:`W2ToInit` observer solves the exact problem at every snapshot (default
 # ``method="auto"``); beyond it the observer uses the paired subsampled estimate with
@@ -926,8 +926,8 @@ def w2(mu, nu, *, weights_mu=None, weights_nu=None, method="auto", seed=0, **par
         Non-negative weights summing to 1 (e.g. a teacher's |a_k| / sum |a|); uniform by default.
     method : {"auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "bracket", \
 "identity_bound"}
-        ``"auto"``: :func:`exact` when ``max(m, n) <= AUTO_EXACT_MAX_M`` (5000: at most ~30 s and 1 GB on the
-        2-core development machine, p <= 17), else :func:`bracket`, whose ``lower <= W2 <= upper`` is certified
+        ``"auto"``: :func:`exact` when ``max(m, n) <= AUTO_EXACT_MAX_M`` (4000: at most ~30 s and 1 GB on the
+        loaded 2-core development machine, p <= 17), else :func:`bracket`, whose ``lower <= W2 <= upper`` is certified
         and whose ``stderr`` is the bracket's half-width (``|value - W2| <= stderr``); if the exact solver fails
         to converge, the bracket is returned with ``params["fallback_from"]``.
     seed : int
