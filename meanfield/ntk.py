@@ -229,6 +229,11 @@ def empirical_ntk(
     -------
     ndarray, shape (n1, n2)
 
+    Accuracy
+    --------
+    Rounding of two Gram-type products: relative ~1e-15 (tests/test_ntk.py against finite-difference
+    Jacobians and the outputs' time derivative under the flow).
+
     Notes
     -----
     With :math:`z_{ij} = w_j\cdot x_i/\sqrt d + b_j`, :math:`S_{ij} = \sigma(z_{ij})` and
@@ -604,6 +609,10 @@ def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.
     -------
     ndarray, shape (n1, n2)
 
+    Accuracy
+    --------
+    As :func:`analytic_ntk`.
+
     Notes
     -----
     For :math:`L = 1`, :math:`\Sigma^*(x, x') = \sigma_a^2 E[\sigma(z)\sigma(z')]` with :math:`(z, z')` centred
@@ -650,6 +659,16 @@ def analytic_ntk(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, si
     Returns
     -------
     ndarray, shape (n1, n2)
+
+    Accuracy
+    --------
+    Default settings, every built-in activation: relative error below 1e-12 (tests/test_ntk.py against
+    mpmath recursions). Inputs present in both sets give bitwise the same variances and
+    :math:`\rho = 1` exactly, so the two-set call reproduces the one-set call there (to ~1e-15).
+    :math:`q_1q_2 - c^2` of the first layer is computed without cancellation for near-parallel inputs; in
+    deeper layers it is a difference of computed kernels, so for relu two distinct inputs at an angle below
+    ~1e-4 can lose up to half the digits at depth >= 2 (the arc-cosine's slope is infinite at
+    :math:`\rho = 1`).
 
     Notes
     -----

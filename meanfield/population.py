@@ -142,13 +142,25 @@ def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", q
     method : {"auto", "closed", "quadrature"}
         ``auto``: the closed form where one exists (identity, quadratic; relu and erf when every bias is
         zero), quadrature otherwise.
-    quad_points : int
-        Gauss-Hermite nodes per dimension (not used by relu, see Notes).
+    quad_points : int, optional
+        ``None`` (default): nodes chosen from the integrand (see Notes). An integer n (4 to
+        :data:`MAX_QUAD_POINTS` = 370; numpy's Gauss-Hermite weights overflow beyond) asks for the fixed
+        n x n Gauss-Hermite grid, without accuracy guarantee; custom activations always use it (default 128).
+        Not used by relu.
 
     Returns
     -------
     PairExpectations
         Arrays of the broadcast shape of the inputs.
+
+    Accuracy
+    --------
+    At default settings, every built-in activation: relative error below 1e-12 (absolute 1e-14 times the
+    largest of the six values where one is near zero), for variances from 0 to at least 1e4, any biases
+    and correlations up to :math:`\pm1` (tests/test_population.py, against mpmath). Given ``(q1, q2, r)`` the
+    result is accurate for those numbers; for relu near :math:`\rho = \pm1` the kernels' infinite slope makes
+    them sensitive to the rounding of ``r`` itself: :func:`population_kernel` and the flows compute
+    :math:`q_1q_2 - r^2` from the weight vectors instead.
 
     Notes
     -----
@@ -160,10 +172,17 @@ def pair_expectations(activation, q1, q2, r, b1=0.0, b2=0.0, *, method="auto", q
     :math:`K_r = \frac4\pi[(1+2q_1)(1+2q_2)-4r^2]^{-1/2}`, :math:`K_1 = -2rK_r/(1+2q_1)`; identity
     :math:`K = r + b_1b_2`; quadratic :math:`K = q_1q_2 + 2r^2 + b_2^2q_1 + b_1^2q_2 + 4b_1b_2r + b_1^2b_2^2`.
 
-    Quadrature: :math:`u = b_1 + \sqrt{q_1}\xi_1`, :math:`v = b_2 + \sqrt{q_2}(\rho\xi_1 +
-    \sqrt{1-\rho^2}\xi_2)` on a tensor Gauss-Hermite grid; :math:`K_1` from Stein's lemma,
+    Quadrature (default, built-in tanh, sigmoid, softplus, and erf with biases): :math:`u = b_1 + \sqrt{q_1}\xi_1`
+    and, given :math:`\xi_1`, :math:`v = M + S\xi_2` with :math:`M = b_2 + \sqrt{q_2}\rho\xi_1`,
+    :math:`S = \sqrt{q_2(1-\rho^2)}`; the inner expectations of :math:`\sigma, \sigma', \sigma''` (closed form
+    for erf) and the outer integral use composite 14-point Gauss-Legendre panels graded around the points where
+    :math:`\sigma` changes, on the scale :math:`\delta/s` set by the distance :math:`\delta` of
+    :math:`\sigma`'s nearest complex singularity (docs/conventions.md); :math:`K_1 = E[\sigma''(u)\sigma(v)]`
+    directly. A fixed Gauss-Hermite grid (``quad_points`` given, or a custom activation) writes
+    :math:`v = b_2 + \sqrt{q_2}(\rho\xi_1 + \sqrt{1-\rho^2}\xi_2)` and takes :math:`K_1` from Stein's lemma,
     :math:`K_1 = (E[\sigma'(u)\sigma(v)\xi_1] - \rho\sqrt{q_2}K_r)/\sqrt{q_1}`, so only :math:`\sigma` and
-    :math:`\sigma'` are needed. Gauss-Hermite converges only algebraically across relu's kink, so relu
+    :math:`\sigma'` are needed; its error grows with the variances (tanh: ~1e-8 at 2.5, 1e-4 at 7.4 with
+    128 nodes). Gauss-Hermite converges only algebraically across relu's kink, so relu
     instead integrates over the half-line :math:`u > 0` with 24-point Gauss-Legendre panels (split at the
     kink of the inner integrand), the inner expectation over :math:`v` given :math:`u` in closed form, and
     :math:`K_1 = p_u(0)E[\mathrm{relu}(v)\mid u = 0]` exactly (:math:`\sigma'' = \delta`).
@@ -256,6 +275,11 @@ def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", qu
     -------
     ndarray, shape (m1, m2)
         Builds (m1, m2) arrays: for small sets (tests, teachers), not for the flow.
+
+    Accuracy
+    --------
+    As :func:`pair_expectations` (relative 1e-12 at defaults), near-parallel and antiparallel weights
+    included: :math:`q_1q_2 - r^2` comes from the weight vectors (:func:`pair_determinant`).
     """
     T1 = _teacher(theta1, d, "theta1")
     T2 = _teacher(theta2, d, "theta2")
@@ -265,7 +289,10 @@ def population_kernel(theta1, theta2, d, activation="relu", *, method="auto", qu
 
 
 def teacher_energy(teacher, d, activation="relu", *, method="auto", quad_points=None) -> float:
-    r""":math:`E_x[f^*(x)^2] = \sum_{k,l} a^*_k a^*_l K(\theta^*_k, \theta^*_l)` for :math:`x \sim N(0, I_d)`."""
+    r""":math:`E_x[f^*(x)^2] = \sum_{k,l} a^*_k a^*_l K(\theta^*_k, \theta^*_l)` for :math:`x \sim N(0, I_d)`.
+
+    Accuracy: relative 1e-12 at default settings (each K as in :func:`pair_expectations`).
+    """
     act = get_activation(activation)
     _check_method(method, quad_points)
     T = _teacher(teacher, d)
@@ -333,6 +360,10 @@ def population_velocities(theta, teacher, model: Model, dynamics: Dynamics | Non
     :math:`G(\theta, \theta') = \nabla_\theta[a K(\theta, \theta')] = (K,\ a(K_1 w + K_r w')/d,\ a K_{b_1})`.
     Every pair of particles is evaluated once for both (O(m^2 p) work, O(m p) memory), bitwise independent
     of the number of threads.
+
+    Accuracy: norm-wise relative error below 1e-12 at default settings (tests/test_population.py against
+    mpmath, finite differences of :func:`population_risk`); near-parallel and antiparallel particles
+    included (the determinant is recomputed from the rows when :math:`1 - \rho^2 < 10^{-4}`).
     """
     dynamics = Dynamics() if dynamics is None else dynamics
     theta = check_particles(theta, model)
@@ -354,8 +385,8 @@ def population_risk(theta, teacher, model: Model, *, method="auto", quad_points=
     Returns
     -------
     float
-        The energy of the module docstring, summed in a fixed order (absolute rounding error of order
-        :math:`10^{-16}\,E[f^{*2}]`).
+        The energy of the module docstring, summed in a fixed order: relative error 1e-12 at default
+        settings (the kernels), plus the rounding of the sums, of order :math:`10^{-16}\,E[f^{*2}]` absolute.
     """
     theta = check_particles(theta, model)
     field, T = _population_field(teacher, model, Dynamics(), method, quad_points)
