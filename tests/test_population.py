@@ -331,11 +331,12 @@ with open(os.path.join(os.path.dirname(__file__), "data", "mpmath_refs.json")) a
 FIELDS = REFS["fields"]
 
 
-def _close(got, want, what):
-    """Relative 1e-12, or 1e-14 of the case's largest quantity for values near zero."""
+def _close(got, want, what, scale=None):
+    """Relative 1e-12, or absolute 1e-14 of the natural scale for values near zero (by default the case's largest
+    quantity; for pairs max(1, sqrt(q1 q2)), the size of K, K_r, ... for unit-order variances)."""
     want = np.asarray(want, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
-    scale = np.max(np.abs(want))
+    scale = max(np.max(np.abs(want)), scale or 0.0)
     err = np.abs(got - want)
     ok = err <= 1e-12 * np.abs(want) + 1e-14 * scale
     assert np.all(ok), f"{what}: max error {np.max(err / np.maximum(np.abs(want), 1e-14 * scale)):.3g} (relative)"
@@ -347,7 +348,7 @@ def test_pair_expectations_against_mpmath(case):
     (|w|^2/d up to 1e4) with biases, near-parallel, antiparallel, tiny and zero variances."""
     want = [float(v) for v in case["values"]]
     got = P.pair_expectations(case["act"], case["q1"], case["q2"], case["r"], case["b1"], case["b2"])
-    _close([float(g) for g in got], want, case)
+    _close([float(g) for g in got], want, case, max(1.0, math.sqrt(case["q1"] * case["q2"])))
     # and K through population_kernel when the inputs come from weight vectors with these q, r is
     # covered by test_near_parallel_pairs_from_vectors_against_mpmath
 
@@ -362,8 +363,9 @@ def test_near_parallel_pairs_from_vectors_against_mpmath(case):
     want = [float(v) for v in case["values"]]
     q1, q2, r, det = P.pair_determinant(t1[:, 1 : 1 + d], t2[:, 1 : 1 + d])
     got = P._pair_table(case["act"], q1, q2, r, det, case["b1"], case["b2"], "auto", None)
-    _close([float(g) for g in got], want, case)
-    _close(P.population_kernel(t1, t2, d, case["act"])[0, 0], want[0], case)
+    scale = max(1.0, math.sqrt(float(q1[0, 0] * q2[0, 0])))
+    _close([float(np.ravel(g)[0]) for g in got], want, case, scale)
+    _close(P.population_kernel(t1, t2, d, case["act"])[0, 0], want[0], case, scale)
     # the velocity kernel's own determinant (numba, rows of theta and teacher): student j against teacher k
     # makes the pair; with a = 1, m = 1, mean-field scaling, no weight decay, the a-velocity is
     # -(K(theta, theta) - K(theta, teacher)) and its teacher part is the reference K
@@ -372,7 +374,7 @@ def test_near_parallel_pairs_from_vectors_against_mpmath(case):
     theta = t1 if bias else t1[:, :-1]
     v_with = P.population_velocities(theta, t2, model)[0, 0]
     v_without = P.population_velocities(theta, t2 * np.r_[0.0, np.ones(d + 1)], model)[0, 0]
-    _close(v_with - v_without, want[0], case)
+    _close(v_with - v_without, want[0], case, scale)
 
 
 @pytest.mark.parametrize("case", REFS["risk"], ids=lambda c: c["act"])

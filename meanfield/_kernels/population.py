@@ -101,11 +101,11 @@ def _relu_closed(q1, q2, r, det):
     if s <= 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     sin_s = math.sqrt(max(det, 0.0))  # s * sin(angle), det = q1 q2 - r^2
-    ang = angle(sin_s, r)  # arccos(r / s), accurate near +-1
-    K = (sin_s + (math.pi - ang) * r) / _TWO_PI
+    pa = angle(sin_s, -r)  # pi - arccos(r / s), accurate near rho = +-1 (no pi - (pi - small) cancellation)
+    K = (sin_s + pa * r) / _TWO_PI
     K1 = sin_s / (q1 * _TWO_PI)  # sqrt(q2/q1) sin(angle) / (2 pi)
     K2 = sin_s / (q2 * _TWO_PI)
-    Kr = (math.pi - ang) / _TWO_PI
+    Kr = pa / _TWO_PI
     # E[1{u>0} relu(v)] for centred u, v: sqrt(q2) (1 + rho) / (2 sqrt(2 pi))
     hb = 0.5 * _INV_SQRT_2PI * (1.0 + r / s)
     return K, K1, K2, Kr, math.sqrt(q2) * hb, math.sqrt(q1) * hb
@@ -586,7 +586,7 @@ def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc, WT, accJ, vec):
             r = rv[jj]
             ok = 1.0 if qJ[jj] > 0.0 else 0.0
             sin_s = math.sqrt(max(dtv[jj], 0.0))
-            pa = math.pi - angle(sin_s, r)
+            pa = angle(sin_s, -r)  # pi - angle, accurate for antiparallel pairs
             K = ok * (sin_s + pa * r) * inv_2pi
             st = ok * sin_s * inv_2pi
             kr = ok * pa * inv_2pi
