@@ -161,9 +161,9 @@ def observer_overhead(quick=False):
         t0 = time.perf_counter()
         out = obs(moved.theta)
         call = time.perf_counter() - t0
-        rows.append({"m": m, "observer_method": out["w2_method"], "observer_s": call, "step_s": step,
-                     "steps_for_10pct": call / (0.1 * step), "w2_to_init": out["w2_to_init"],
-                     "identity_bound": out["identity_bound"], "w2_stderr": out["w2_stderr"]})
+        rows.append({"m": m, "observer_method": out.method, "observer_s": call, "step_s": step,
+                     "steps_for_10pct": call / (0.1 * step), "w2_to_init": out.value,
+                     "identity_bound": T.identity_bound(moved.theta, obs.theta0), "w2_stderr": out.stderr})
         print(rows[-1], flush=True)
     write("transport_observer", rows, machine())
 

@@ -91,8 +91,8 @@ def _names(choices):
 
 def _layer_lr(key, v):
     if not isinstance(v, list) or len(v) != 3:
-        raise ConfigError(key, v, "three numbers [eta_a, eta_w, eta_b] > 0")
-    return [check_number(key, x, low=0, low_open=True, allowed="three finite numbers [eta_a, eta_w, eta_b] > 0")
+        raise ConfigError(key, v, "three numbers [eta_a, eta_w, eta_b] >= 0")
+    return [check_number(key, x, low=0, allowed="three finite numbers [eta_a, eta_w, eta_b] >= 0 (0 freezes a layer)")
             for x in v]
 
 

@@ -59,7 +59,9 @@ class Dynamics:
     weight_decay : float
         :math:`\lambda \ge 0`.
     layer_lr : (float, float, float)
-        :math:`(\eta_a, \eta_w, \eta_b) > 0`: the diagonal of :math:`D`.
+        :math:`(\eta_a, \eta_w, \eta_b) \ge 0`: the diagonal of :math:`D`. A rate of 0 freezes that layer
+        (its coordinates then move only by weight decay and noise), as in :func:`meanfield.ntk.empirical_ntk`
+        and :func:`meanfield.ntk.analytic_ntk`, where that layer's contribution to the kernel drops out.
     batch_size : int, optional
         Batch size B for ``sgd``.
     seed : int
@@ -83,9 +85,10 @@ class Dynamics:
         check_choice("dynamics.integrator", self.integrator, INTEGRATORS)
         lrs = tuple(self.layer_lr) if isinstance(self.layer_lr, (tuple, list, np.ndarray)) else None
         if lrs is None or len(lrs) != 3:
-            raise ConfigError("dynamics.layer_lr", self.layer_lr, "three numbers (eta_a, eta_w, eta_b) > 0")
-        lrs = tuple(check_number("dynamics.layer_lr", v, low=0, low_open=True,
-                                 allowed="three finite numbers (eta_a, eta_w, eta_b) > 0") for v in lrs)
+            raise ConfigError("dynamics.layer_lr", self.layer_lr, "three numbers (eta_a, eta_w, eta_b) >= 0")
+        lrs = tuple(check_number("dynamics.layer_lr", v, low=0,
+                                 allowed="three finite numbers (eta_a, eta_w, eta_b) >= 0 (0 freezes a layer)")
+                    for v in lrs)
         object.__setattr__(self, "layer_lr", lrs)
         if self.temperature > 0 and self.integrator not in ("euler_maruyama", "sgd"):
             raise ConfigError(

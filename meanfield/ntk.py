@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._kernels import ntk as _k
+from ._kernels import population as _kp
 from .activations import Activation, get_activation
 from .errors import ConfigError
 from .scaling import get_scaling
@@ -228,6 +229,11 @@ def empirical_ntk(
     -------
     ndarray, shape (n1, n2)
 
+    Accuracy
+    --------
+    Rounding of two Gram-type products: relative ~1e-15 (tests/test_ntk.py against finite-difference
+    Jacobians and the outputs' time derivative under the flow).
+
     Notes
     -----
     With :math:`z_{ij} = w_j\cdot x_i/\sqrt d + b_j`, :math:`S_{ij} = \sigma(z_{ij})` and
@@ -308,33 +314,79 @@ def empirical_ntk(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _relu_closed(q1, q2, c):
+def _relu_closed(q1, q2, c, det=None):
     s = np.sqrt(q1 * q2)
-    det = np.maximum(q1 * q2 - c * c, 0.0)
-    angle = np.arctan2(np.sqrt(det), c)  # arccos(rho), accurate near rho = +-1
+    det = np.maximum(q1 * q2 - c * c if det is None else det, 0.0)
+    pa = np.arctan2(np.sqrt(det), -c)  # pi - arccos(rho), accurate near rho = +-1
     degenerate = s <= 0.0
-    ess = (np.sqrt(det) + (math.pi - angle) * c) / (2.0 * math.pi)
-    edd = (math.pi - angle) / (2.0 * math.pi)
+    ess = (np.sqrt(det) + pa * c) / (2.0 * math.pi)
+    edd = pa / (2.0 * math.pi)
     ess = np.where(degenerate, 0.0, ess)
     edd = np.where(degenerate, 0.0, edd)
     return ess, edd
 
 
-def _erf_closed(q1, q2, c):
+def _erf_closed(q1, q2, c, det=None):
     den = (1.0 + 2.0 * q1) * (1.0 + 2.0 * q2)
     arg = np.clip(2.0 * c / np.sqrt(den), -1.0, 1.0)
     ess = (2.0 / math.pi) * np.arcsin(arg)
-    edd = (4.0 / math.pi) / np.sqrt(np.maximum(den - 4.0 * c * c, np.finfo(float).tiny))
+    det = np.maximum(q1 * q2 - c * c if det is None else det, 0.0)
+    edd = (4.0 / math.pi) / np.sqrt(1.0 + 2.0 * (q1 + q2) + 4.0 * det)  # den - 4 c^2 without cancellation
     return ess, edd
 
 
-def _identity_closed(q1, q2, c):
+def _identity_closed(q1, q2, c, det=None):
     return c + 0.0 * (q1 + q2), np.ones(np.broadcast(q1, q2, c).shape)
 
 
-def _quadratic_closed(q1, q2, c):
+def _quadratic_closed(q1, q2, c, det=None):
     return q1 * q2 + 2.0 * c * c, 4.0 * c + 0.0 * (q1 + q2)
 
+
+def _sin_minus_x_cos(t):
+    """sin t - t cos t for t in [0, pi], by its series below 0.5 (no cancellation)."""
+    t = np.asarray(t, dtype=np.float64)
+    t2 = t * t
+    series = np.zeros_like(t)
+    term = t * t2  # (-1)^(k+1) t^(2k+1) 2k / (2k+1)!, k = 1..8
+    fact = 6.0
+    for k in range(1, 9):
+        series += (-1) ** (k + 1) * term * (2 * k) / fact
+        term = term * t2
+        fact *= (2 * k + 2) * (2 * k + 3)
+    return np.where(t < 0.5, series, np.sin(t) - t * np.cos(t))
+
+
+def _relu_next_det(q1, q2, c, det, sw2, sb2, s2):
+    """q1' q2' - c'^2 of the next layer for relu, without cancellation near rho = 1.
+
+    With J = sin t + (pi - t) cos t, E[s(u)^2] = s2 q/2 and E[s(u)s(v)] = s2 sqrt(q1 q2) J / 2 pi:
+    q1'q2' - c'^2 = sw2^2 s2^2 q1 q2 (pi - J)(pi + J) / 4 pi^2
+                    + sw2 sb2 s2 [(sqrt q1 - sqrt q2)^2 / 2 + sqrt(q1 q2) (pi - J) / pi],
+    pi - J = 2 pi sin^2(t/2) - (sin t - t cos t).
+    """
+    t = np.arctan2(np.sqrt(det), c)
+    pmj = 2.0 * math.pi * np.sin(0.5 * t) ** 2 - _sin_minus_x_cos(t)
+    ppj = 2.0 * math.pi - pmj
+    r1, r2 = np.sqrt(q1), np.sqrt(q2)
+    return (sw2 * sw2 * s2 * s2 * q1 * q2 * pmj * ppj / (4.0 * math.pi**2)
+            + sw2 * sb2 * s2 * (0.5 * (r1 - r2) ** 2 + r1 * r2 * pmj / math.pi))
+
+
+def _adaptive(act, q1, q2, c, det):
+    """E[s(u)s(v)], E[s'(u)s'(v)] of a built-in activation by the population module's integrand-adapted rule."""
+    shape = np.broadcast(q1, q2, c, det).shape
+    flat = [np.ascontiguousarray(np.broadcast_to(v, shape), dtype=np.float64).reshape(-1) for v in (q1, q2, c, det)]
+    zeros = np.zeros(flat[0].shape[0])
+    out = np.empty((flat[0].shape[0], 6))
+    _kp.pop_pair_table(act.code, _kp.QUAD, *flat, zeros, zeros, np.zeros(1), np.ones(1), out)
+    return out[:, 0].reshape(shape), out[:, 3].reshape(shape)
+
+
+#: Largest Gauss-Hermite node count: numpy's ``hermegauss`` overflows from 371 nodes on (all weights 0 or NaN).
+MAX_QUAD_POINTS = 370
+#: Gauss-Hermite nodes per dimension for custom activations when ``quad_points`` is None.
+CUSTOM_QUAD_POINTS = 200
 
 CLOSED_FORMS = {
     "identity": _identity_closed,
@@ -386,7 +438,7 @@ def _gauss_hermite(act, q1, q2, c, quad_points):
     return ess.reshape(shape), edd.reshape(shape)
 
 
-def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=200, activation_scale=1.0):
+def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=None, activation_scale=1.0):
     r"""Gaussian expectations of products of the activation and of its derivative.
 
     Parameters
@@ -395,12 +447,13 @@ def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=2
     q1, q2, c : array_like, broadcastable
         Variances of :math:`u`, :math:`v` and their covariance (:math:`c^2 \le q_1 q_2`).
     method : {"auto", "closed", "quadrature"}
-        ``"auto"`` uses :data:`CLOSED_FORMS` when the (built-in) activation has one, Gauss-Hermite otherwise.
-    quad_points : int
-        Gauss-Hermite nodes per dimension; node pairs whose weight product is below 1e-20 are skipped
-        (about 5 000 of the 40 000 at the default 200). At 200 nodes the error is ~1e-10 for tanh with
-        variances up to ~2.5 (smaller for entire activations such as erf, exact for polynomials); a 200 x 200
-        tanh kernel takes a few seconds on two cores.
+        ``"auto"`` uses :data:`CLOSED_FORMS` when the (built-in) activation has one, quadrature otherwise.
+    quad_points : int, optional
+        ``None`` (default): built-in activations use the integrand-adapted rule of
+        :func:`meanfield.population.pair_expectations` (graded composite Gauss-Legendre, nodes chosen from the
+        variances), custom activations a 200 x 200 Gauss-Hermite grid. An integer n (2 to 370; numpy's
+        Gauss-Hermite weights overflow beyond) asks for the fixed n x n Gauss-Hermite grid, whose error is not
+        controlled (for tanh it grows from ~1e-10 at variance 1 to ~1e-5 at variance 10).
     activation_scale : float
         :math:`s` in :math:`\sigma_s = s\,\sigma`; both results are multiplied by :math:`s^2`.
 
@@ -412,28 +465,81 @@ def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=2
 
     Notes
     -----
-    Quadrature writes :math:`u = \sqrt{q_1}\xi_1`, :math:`v = \sqrt{q_2}(\rho\xi_1 + \sqrt{1-\rho^2}\xi_2)`
-    with :math:`\rho = c/\sqrt{q_1q_2}` and probabilists' Gauss-Hermite nodes in :math:`\xi_1, \xi_2`; it is
-    exact for polynomials of degree below ``2 * quad_points`` and converges geometrically for entire
-    activations, only algebraically for kinked ones (relu has a closed form for that reason).
+    Accuracy (default settings, every built-in activation): relative error below 1e-12 (absolute 1e-14 times
+    the larger of the two values where a value is near zero) for variances up to at least 1e4, correlations
+    up to :math:`\pm 1` included (checked against mpmath in tests/test_ntk.py and tests/test_population.py).
+    For relu the closed form's slope in :math:`\rho` is infinite at :math:`\rho = \pm1`: given
+    :math:`(q_1, q_2, c)` the result is exact for those numbers, and :func:`analytic_ntk` computes
+    :math:`q_1q_2 - c^2` from the inputs without cancellation.
+
+    Gauss-Hermite writes :math:`u = \sqrt{q_1}\xi_1`, :math:`v = \sqrt{q_2}(\rho\xi_1 + \sqrt{1-\rho^2}\xi_2)`
+    with probabilists' nodes; it is exact for polynomials of degree below ``2 * quad_points`` and converges
+    geometrically for smooth activations, but at a rate set by the distance of :math:`\sigma`'s complex
+    singularities in units of the standard deviation, which shrinks as the variances grow.
     """
     act = get_activation(activation)
     if method not in ("auto", "closed", "quadrature"):
         raise ConfigError("method", method, "one of auto, closed, quadrature")
-    if isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer)) or not 2 <= quad_points <= 400:
-        raise ConfigError("quad_points", quad_points, "an integer between 2 and 400")
+    if quad_points is not None and (isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer))
+                                    or not 2 <= quad_points <= MAX_QUAD_POINTS):
+        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer between "
+                          f"2 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
     s2 = _finite("activation_scale", activation_scale, "a finite number") ** 2
     q1 = np.asarray(q1, dtype=np.float64)
     q2 = np.asarray(q2, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
+    ess, edd = _expectations(act, q1, q2, c, q1 * q2 - c * c, method, quad_points)
+    return s2 * np.asarray(ess, dtype=np.float64), s2 * np.asarray(edd, dtype=np.float64)
+
+
+def _expectations(act, q1, q2, c, det, method, quad_points):
+    """gaussian_expectations without validation, with the determinant q1 q2 - c^2 given."""
     closed = None if act.is_custom else CLOSED_FORMS.get(act.name)
     if method == "closed" and closed is None:
         raise ConfigError("method", method, "'closed' only for " + ", ".join(CLOSED_FORMS))
     if closed is not None and method != "quadrature":
-        ess, edd = closed(q1, q2, c)
-    else:
-        ess, edd = _gauss_hermite(act, q1, q2, c, int(quad_points))
-    return s2 * np.asarray(ess, dtype=np.float64), s2 * np.asarray(edd, dtype=np.float64)
+        return closed(q1, q2, c, det)
+    if act.is_custom or quad_points is not None:
+        return _gauss_hermite(act, q1, q2, c, int(CUSTOM_QUAD_POINTS if quad_points is None else quad_points))
+    return _adaptive(act, q1, q2, c, np.maximum(det, 0.0))
+
+
+def _input_geometry(X1, X2, sw2, sb2):
+    """Layer-one variances, covariances and determinants, and the mask of pairs of identical inputs.
+
+    Identical rows get bitwise identical variances (norms are computed once per distinct row), their
+    covariance is set to that variance and their determinant to 0, so that the two-set call reproduces the
+    one-set call at shared points. Elsewhere q1 q2 - c^2 is computed as the product difference and, where that
+    is below DET_RECOMPUTE q1 q2 (near-parallel inputs), recomputed without cancellation as
+    sw2^2 |x|^2|x'|^2 sin^2(angle)/d^2 + sw2 sb2 |x - x'|^2/d, sin(angle) = |a - b||a + b|/2 for unit vectors.
+    """
+    n1, d = X1.shape
+    allX = np.vstack([X1, X2]) + 0.0  # -0.0 -> 0.0
+    uniq, inv = np.unique(allX, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    normsq = np.einsum("ij,ij->i", uniq, uniq)
+    nu1, nu2 = normsq[inv[:n1]], normsq[inv[n1:]]
+    q1 = sw2 * nu1 / d + sb2
+    q2 = sw2 * nu2 / d + sb2
+    dot = X1 @ X2.T / d
+    cov = sw2 * dot + sb2
+    same = inv[:n1][:, None] == inv[n1:][None, :]
+    det = q1[:, None] * q2[None, :] - cov * cov
+    bad = np.argwhere((det <= _kp.DET_RECOMPUTE * q1[:, None] * q2[None, :]) & ~same)
+    if bad.size:
+        for i, j in bad:
+            x, y = X1[i], X2[j]
+            nx, ny = math.sqrt(nu1[i]), math.sqrt(nu2[j])
+            lag = 0.0
+            if nx > 0 and ny > 0:
+                a, b = x / nx, y / ny
+                lag = nu1[i] * nu2[j] * float((a - b) @ (a - b)) * float((a + b) @ (a + b)) * 0.25
+            det[i, j] = sw2 * sw2 * lag / (d * d) + sw2 * sb2 * float((x - y) @ (x - y)) / d
+    ii, jj = np.nonzero(same)
+    dot[ii, jj] = nu1[ii] / d
+    cov[ii, jj] = q1[ii]
+    det[ii, jj] = 0.0
+    return q1, q2, dot, cov, np.maximum(det, 0.0), same
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -462,16 +568,23 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
         eta_b = 0.0
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ConfigError("depth", depth, "a positive integer (number of hidden layers)")
+    if method not in ("auto", "closed", "quadrature"):
+        raise ConfigError("method", method, "one of auto, closed, quadrature")
+    if quad_points is not None and (isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer))
+                                    or not 2 <= quad_points <= MAX_QUAD_POINTS):
+        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer between "
+                          f"2 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
+    s2 = _finite("activation_scale", activation_scale, "a finite number") ** 2
 
-    def expect(q1, q2, c):
-        return gaussian_expectations(act, q1, q2, c, method=method, quad_points=quad_points,
-                                     activation_scale=activation_scale)
+    def expect(q1, q2, c, det):
+        ess, edd = _expectations(act, q1, q2, c, det, method, quad_points)
+        return s2 * np.asarray(ess, dtype=np.float64), s2 * np.asarray(edd, dtype=np.float64)
 
-    def expect_pairs(q1, q2, c):
+    def expect_pairs(q1, q2, c, det):
         if not symmetric:
-            return expect(q1[:, None], q2[None, :], c)
+            return expect(q1[:, None], q2[None, :], c, det)
         iu = np.triu_indices(q1.shape[0])  # symmetric case: each unordered pair once, mirrored
-        ess_u, edd_u = expect(q1[iu[0]], q1[iu[1]], c[iu])
+        ess_u, edd_u = expect(q1[iu[0]], q1[iu[1]], c[iu], det[iu])
         ess = np.empty_like(c)
         edd = np.empty_like(c)
         ess[iu] = ess_u
@@ -480,31 +593,36 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
         edd[(iu[1], iu[0])] = edd_u
         return ess, edd
 
-    dot = X1 @ X2.T / d
+    q1, q2, dot, cov, det, same = _input_geometry(X1, X2, sw2, sb2)
     if symmetric:
         dot = 0.5 * (dot + dot.T)
-    cov = sw2 * dot + sb2
+        cov = 0.5 * (cov + cov.T)
+        det = 0.5 * (det + det.T)
+        np.fill_diagonal(cov, q1)
     tangent = eta_w * dot + eta_b
-    if symmetric:  # variances from the diagonal itself, so that rho = 1 exactly there
-        q1 = q2 = np.diag(cov).copy()
-    else:
-        q1 = sw2 * np.einsum("ij,ij->i", X1, X1) / d + sb2
-        q2 = sw2 * np.einsum("ij,ij->i", X2, X2) / d + sb2
+    ii, jj = np.nonzero(same)
+    relu_closed = act.name == "relu" and not act.is_custom and method != "quadrature"
     for _ in range(depth - 1):
-        ess, edd = expect_pairs(q1, q2, cov)
+        ess, edd = expect_pairs(q1, q2, cov, det)
         tangent = tangent * (sw2 * edd) + eta_w * ess + eta_b
+        if relu_closed:  # the arc-cosine kernel's slope is infinite at rho = 1: carry the determinant stably
+            det = _relu_next_det(q1[:, None], q2[None, :], cov, det, sw2, sb2, s2)
         cov = sw2 * ess + sb2
+        q1n = sw2 * expect(q1, q1, q1, np.zeros_like(q1))[0] + sb2
+        q2 = q1n if symmetric else sw2 * expect(q2, q2, q2, np.zeros_like(q2))[0] + sb2
+        q1 = q1n
+        cov[ii, jj] = q1[ii]  # identical inputs stay identical: rho = 1 exactly
+        if not relu_closed:
+            det = np.maximum(q1[:, None] * q2[None, :] - cov * cov, 0.0)
         if symmetric:
-            q1 = q2 = np.diag(cov).copy()
-        else:
-            q1 = sw2 * expect(q1, q1, q1)[0] + sb2
-            q2 = sw2 * expect(q2, q2, q2)[0] + sb2
-    ess, edd = expect_pairs(q1, q2, cov)
+            det = 0.5 * (det + det.T)
+        det[ii, jj] = 0.0
+    ess, edd = expect_pairs(q1, q2, cov, det)
     return _Kernels(sa2 * ess, eta * (tangent * (sa2 * edd) + eta_a * ess))
 
 
 def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.0, bias=False, depth=1,
-         activation_scale=1.0, method="auto", quad_points=200):
+         activation_scale=1.0, method="auto", quad_points=None):
     r"""Infinite-width NNGP kernel: covariance of the outputs at initialisation under ``ntk`` scaling.
 
     Parameters
@@ -528,6 +646,10 @@ def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.
     -------
     ndarray, shape (n1, n2)
 
+    Accuracy
+    --------
+    As :func:`analytic_ntk`.
+
     Notes
     -----
     For :math:`L = 1`, :math:`\Sigma^*(x, x') = \sigma_a^2 E[\sigma(z)\sigma(z')]` with :math:`(z, z')` centred
@@ -543,7 +665,7 @@ def nngp(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.
 
 def analytic_ntk(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, sigma_b=0.0, bias=False,
                  lr=1.0, layer_lr=(1.0, 1.0, 1.0), depth=1, activation_scale=1.0, method="auto",
-                 quad_points=200):
+                 quad_points=None):
     r"""Infinite-width neural tangent kernel :math:`\Theta^*` at initialisation.
 
     The limit of :func:`empirical_ntk` at initialisation as :math:`m\to\infty` for every preset with
@@ -574,6 +696,15 @@ def analytic_ntk(X1, X2=None, activation="relu", *, sigma_w=1.0, sigma_a=1.0, si
     Returns
     -------
     ndarray, shape (n1, n2)
+
+    Accuracy
+    --------
+    Default settings, every built-in activation: relative error below 1e-12 (tests/test_ntk.py against
+    mpmath recursions). Inputs present in both sets give bitwise the same variances and
+    :math:`\rho = 1` exactly, so the two-set call reproduces the one-set call there (to ~1e-15).
+    :math:`q_1q_2 - c^2` is computed without cancellation for near-parallel inputs: from the inputs at the
+    first layer, and for relu (whose arc-cosine kernel has infinite slope at :math:`\rho = 1`) carried through
+    the deeper layers in closed form (tests: inputs 2^-40 apart at depth 3, against mpmath).
 
     Notes
     -----

@@ -106,7 +106,7 @@ def w2(theta0, *, method: str = "auto", seed: int = 0) -> Observer:
 
     def observe(state):
         r = solver(state.theta)
-        return {"w2_to_init": r["w2_to_init"], "w2_stderr": r["w2_stderr"]}
+        return {"w2_to_init": float(r.value), "w2_stderr": float(r.stderr)}
 
     return Observer("w2", f"W2(mu_t, mu_0) between the particle measures: method {solver.method}, "
                           f"params {solver.params}", observe)

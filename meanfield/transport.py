@@ -8,14 +8,15 @@ Every function here returns the Wasserstein-2 distance (not its square) for the 
 
 or an approximation of it, as a :class:`W2` record ``(value, method, params, stderr, converged)`` that says how
 the number was obtained. No solver result is returned silently unconverged: a solver that stops at its iteration
-cap raises :class:`NotConvergedError` (``w2(method="auto")`` falls back to the subsampled estimate instead, and
+cap raises :class:`NotConvergedError` (``w2(method="auto")`` falls back to the certified bracket instead, and
 says so in ``params["fallback_from"]``).
 
 =========================== =================================================================================
 function                    what it computes
 =========================== =================================================================================
 :func:`w2`                  dispatcher: ``method="auto"`` is exact up to :data:`AUTO_EXACT_MAX_M` particles,
-                            the subsampled exact estimate beyond
+                            a certified bracket :math:`L \le W_2 \le U` beyond
+:func:`bracket`             certified lower (dual potentials) and upper (feasible coupling) bounds
 :func:`exact`               exact W2: assignment (equal uniform sizes), ``ot.emd`` (dense cost) or
                             ``ot.emd2_lazy`` (cost computed on the fly, O(m + n) memory)
 :func:`sinkhorn`            :math:`\sqrt{\langle P_\varepsilon, C\rangle}` for the entropic plan, reg relative
@@ -55,18 +56,20 @@ __all__ = [
     "sinkhorn_divergence",
     "sliced",
     "subsampled",
+    "bracket",
     "identity_bound",
     "gelbrich_bound",
     "relative_displacement",
     "W2ToInit",
 ]
 
-# Largest m (= max of the two sizes) for which ``w2(method="auto")`` solves the exact problem.
-# Measured with benchmarks/bench_transport.py on the 2-core development machine (numpy 2.4, scipy 1.17, POT 0.9.7),
-# p = 17, on the hardest case, two independent standard Gaussian clouds (the assignment solver and ot.emd are
-# slowest there; clouds that moved little from each other, as theta_t and theta_0, are 5-30x faster):
-# m = 2000 took 1.2-1.5 s, m = 2500 about 2.5 s, m = 3000 about 4-5 s. "About two seconds or less" gives 2000.
-AUTO_EXACT_MAX_M = 2000
+# Largest m (= max of the two sizes) for which ``w2(method="auto")`` solves the exact problem: the exact solvers
+# fit the budget of about 30 s and 1 GB there. Measured with benchmarks/bench_w2_budget.py on the 2-core
+# development machine while shared with other jobs (load average 3-5; see docs/performance.md), on the hardest
+# case, two independent standard Gaussian clouds: p = 3, m = 4000: 8.5 s (ot.emd, 0.63 GB) / 13 s (assignment,
+# 0.25 GB); p = 9, m = 4000: 32 s / 25 s; p = 3, m = 5000: 15 s / 18 s and 0.98 GB for ot.emd. So 4000. Clouds
+# that moved little from each other (theta_t against theta_0) are 5-30x faster.
+AUTO_EXACT_MAX_M = 4000
 
 # Largest m for which the :class:`W2ToInit` observer solves the exact problem at every snapshot (default
 # ``method="auto"``); beyond it the observer uses the paired subsampled estimate with
@@ -81,7 +84,7 @@ OBSERVER_N_SUBSETS = 4
 # memory-lazy network simplex ``ot.emd2_lazy`` (cost computed on the fly, O(m + n) memory).
 MAX_DENSE_ENTRIES = 125_000_000
 
-_METHODS = ("auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "identity_bound")
+_METHODS = ("auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "bracket", "identity_bound")
 _EXACT_SOLVERS = ("auto", "assignment", "emd", "lazy")
 
 
@@ -114,10 +117,15 @@ class W2(NamedTuple):
     params : dict
         Everything needed to reproduce the number (solver, sizes, reg, seed, iterations, ...).
     stderr : float
-        Standard error of ``value`` for the random estimates (``sliced``, ``subsampled``); 0.0 for deterministic
-        ones. It does not include the bias of an approximation (see each function).
+        Standard error of ``value`` for the random estimates (``sliced``, ``subsampled``; it does not include
+        their bias); for ``bracket`` the half-width of the certified bracket, so that
+        ``|value - W2| <= stderr`` holds with certainty; 0.0 for exact values.
     converged : bool
         Always True for a returned value: non-convergence raises :class:`NotConvergedError`.
+    lower, upper : float
+        Certified bounds ``lower <= W2 <= upper``: both equal to ``value`` for ``exact``; the bracket's ends for
+        ``bracket``; ``upper = value`` for ``identity_bound`` and ``sinkhorn`` (costs of feasible couplings);
+        NaN where a method gives no certified bound.
     """
 
     value: float
@@ -125,6 +133,8 @@ class W2(NamedTuple):
     params: dict
     stderr: float
     converged: bool
+    lower: float = math.nan
+    upper: float = math.nan
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -373,6 +383,11 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
     W2
         ``method="exact"``, ``stderr=0``; ``params`` holds the solver and sizes.
 
+    Accuracy
+    --------
+    Exact up to rounding: relative ~1e-13 (the plan is optimal; its cost is recomputed from coordinate
+    differences). ``lower = upper = value``.
+
     Raises
     ------
     NotConvergedError
@@ -406,8 +421,8 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
         from scipy.optimize import linear_sum_assignment
 
         rows, cols = linear_sum_assignment(_sqdist(x, y))
-        value = _cost_on_support(x, y, rows, cols, np.full(m, 1.0 / m))
-        return W2(_sqrt(value), "exact", params, 0.0, True)
+        value = _sqrt(_cost_on_support(x, y, rows, cols, np.full(m, 1.0 / m)))
+        return W2(value, "exact", params, 0.0, True, value, value)
 
     ot = _ot()
     params["max_iter"] = cap
@@ -430,8 +445,8 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
         raise NotConvergedError(
             solver, reasons.get(code, f"result code {code}") + "; raise max_iter or use w2(method='subsampled')"
         )
-    value = _cost_on_support(x, y, rows.astype(np.intp), cols.astype(np.intp), np.asarray(mass, dtype=np.float64))
-    return W2(_sqrt(value), "exact", params, 0.0, True)
+    value = _sqrt(_cost_on_support(x, y, rows.astype(np.intp), cols.astype(np.intp), np.asarray(mass, dtype=np.float64)))
+    return W2(value, "exact", params, 0.0, True, value, value)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -449,8 +464,10 @@ def _entropic_plan(a, b, cost, reg_abs, log_domain, max_iter, tol):
             b,
             cost,
             reg_abs,
-            # POT's "sinkhorn_log" is ~20x slower per iteration than the absorption-stabilised log-domain solver
-            method="sinkhorn_stabilized" if log_domain else "sinkhorn",
+            # POT's absorption-stabilised "sinkhorn_stabilized" is faster per iteration but loses the plan's mass
+            # (to ~1e-6) and never converges on >= 1001 independent points in R^17 at reg = 0.05, where the
+            # log-domain "sinkhorn_log" converges in ~70 iterations (tests/test_transport.py)
+            method="sinkhorn_log" if log_domain else "sinkhorn",
             numItermax=max_iter,
             stopThr=tol,
             log=True,
@@ -520,9 +537,9 @@ def sinkhorn(mu, nu, *, weights_mu=None, weights_nu=None, reg=0.05, log_domain=N
         Regularisation **relative to the median of the cost matrix**: :math:`\varepsilon = \text{reg} \times
         \operatorname{median}_{ij} |x_i - y_j|^2`.
     log_domain : bool, optional
-        Log-domain iterations (POT's absorption-stabilised ``sinkhorn_stabilized``; its ``sinkhorn_log`` gives the
-        same plan ~20x slower); by default when :math:`\max C / \varepsilon > 50`, below which plain scaling
-        iterations do not underflow.
+        Log-domain iterations (POT's ``sinkhorn_log``; its absorption-stabilised ``sinkhorn_stabilized`` is not
+        used: it loses the plan's mass and never converges on ~1000 independent points in R^17); by default
+        when :math:`\max C / \varepsilon > 50`, below which plain scaling iterations do not underflow.
     max_iter : int
         Cap on Sinkhorn iterations (default 10000). Iterations grow fast as reg decreases (p = 17, m = 300: 20
         at reg = 0.1, 160 at 0.03, ~4e4 at 0.01).
@@ -547,8 +564,8 @@ def sinkhorn(mu, nu, *, weights_mu=None, weights_nu=None, reg=0.05, log_domain=N
     if not ok:
         _raise_sinkhorn(params, niter, err)
     rows, cols = np.nonzero(plan)
-    value = _cost_on_support(x, y, rows, cols, plan[rows, cols])
-    return W2(_sqrt(value), "sinkhorn", params, 0.0, True)
+    value = _sqrt(_cost_on_support(x, y, rows, cols, plan[rows, cols]))
+    return W2(value, "sinkhorn", params, 0.0, True)
 
 
 def _entropic_objective(x, y, a, b, reg_abs, log_domain, cap, tol, params, tag):
@@ -744,6 +761,159 @@ def subsampled(
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# certified bracket
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _c_transform(x, y, g, block):
+    """f_i = min_j (|x_i - y_j|^2 - g_j) over all j, in blocks of rows (O(block n) memory)."""
+    yy = np.einsum("ij,ij->i", y, y)
+    f = np.empty(x.shape[0])
+    for s in range(0, x.shape[0], block):
+        xb = x[s : s + block]
+        c = -2.0 * (xb @ y.T)
+        c += np.einsum("ij,ij->i", xb, xb)[:, None]
+        c += yy[None, :]
+        c -= g[None, :]
+        f[s : s + block] = c.min(axis=1)
+    return f
+
+
+def _candidates(x, y, f, g, k, block):
+    """For each row i, the k columns j of smallest reduced cost |x_i - y_j|^2 - f_i - g_j (>= 0)."""
+    yy = np.einsum("ij,ij->i", y, y)
+    out = np.empty((x.shape[0], k), dtype=np.intp)
+    for s in range(0, x.shape[0], block):
+        xb = x[s : s + block]
+        c = -2.0 * (xb @ y.T)
+        c += (np.einsum("ij,ij->i", xb, xb) - f[s : s + block])[:, None]
+        c += (yy - g)[None, :]
+        out[s : s + block] = np.argpartition(c, k - 1, axis=1)[:, :k]
+    return out
+
+
+def bracket(mu, nu, *, weights_mu=None, weights_nu=None, size=2000, candidates=32, seed=0) -> W2:
+    r"""Certified bounds :math:`L \le W_2 \le U` for measures too large for the exact solvers.
+
+    Parameters
+    ----------
+    mu : ndarray, shape (m, p)
+    nu : ndarray, shape (n, p)
+    weights_mu, weights_nu : ndarray, shape (m,) / (n,), optional
+    size : int
+        Points of the subsample whose exact dual potentials seed the lower bound.
+    candidates : int
+        Edges per point kept for the upper bound's sparse assignment (equal uniform sizes).
+    seed : int
+        Seed of ``numpy.random.default_rng`` for the subsample.
+
+    Returns
+    -------
+    W2
+        ``method="bracket"``, ``lower`` = L, ``upper`` = U, ``value`` = (L + U)/2 and ``stderr`` = (U - L)/2,
+        so that ``|value - W2| <= stderr`` holds with certainty (up to rounding, ~1e-14 relative).
+        ``params`` records the sizes, the candidate count and which upper bound was used.
+
+    Notes
+    -----
+    **Lower bound** (Kantorovich duality): any potentials with :math:`f_i + g_j \le |x_i - y_j|^2` give
+    :math:`\sum_i a_i f_i + \sum_j b_j g_j \le W_2^2`. The dual potentials of the exact problem between two
+    subsamples of ``size`` points are extended to all points by c-transforms,
+    :math:`g_j = \min_{i \in S}(C_{ij} - u_i)`, :math:`f_i = \min_j (C_{ij} - g_j)`,
+    :math:`g_j = \min_i (C_{ij} - f_i)` (each pass O(m n p) time in blocks, O((m + n) p) memory), which makes
+    them feasible for the full problem; a margin of 1e-12 times the largest cost covers rounding.
+    The result is also never below :func:`gelbrich_bound`.
+
+    **Upper bound**: the cost of a feasible coupling. With equal sizes and uniform weights, the optimal
+    permutation among the ``candidates`` smallest reduced costs :math:`C_{ij} - f_i - g_j` of every row (where
+    the optimal plan lives when the potentials are good), plus the edges of the monotone pairing along the
+    first principal axis so that a permutation always exists (``scipy.sparse.csgraph.
+    min_weight_full_bipartite_matching``). Otherwise the monotone (quantile) coupling along that axis, which is
+    feasible for any weights. Its cost is recomputed from coordinate differences.
+
+    Both bounds hold by construction; tests/test_transport.py checks ``lower <= exact <= upper`` on cases where
+    the exact solver is affordable. The width depends on the case (m = 2000, 1000-point subsample,
+    docs/performance.md): 1e-9 relative for moved clouds in R^17 (theta_t against theta_0), 3 % for
+    independent clouds in R^17, 30-40 % in R^3, where the subsample's potentials extend poorly.
+    """
+    x, y, a, b, uniform = _check_pair(mu, nu, weights_mu, weights_nu)
+    size = _positive_int(size, "size", 2)
+    candidates = _positive_int(candidates, "candidates")
+    seed = _positive_int(seed, "seed", 0)
+    m, n = x.shape[0], y.shape[0]
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    ix = rng.choice(m, size=min(size, m), replace=False, p=None if uniform else a) if size < m else np.arange(m)
+    iy = rng.choice(n, size=min(size, n), replace=False, p=None if uniform else b) if size < n else np.arange(n)
+    ot = _ot()
+    sa, sb = np.full(ix.shape[0], 1.0 / ix.shape[0]), np.full(iy.shape[0], 1.0 / iy.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        _, log = ot.emd(sa, sb, _sqdist(x[ix], y[iy]), numItermax=_emd_cap(ix.shape[0], iy.shape[0]), log=True)
+    block = max(1, (1 << 22) // max(n, m))
+    g = _c_transform(y, x[ix], np.asarray(log["u"], dtype=np.float64), block)  # g_j = min_{i in S} C_ij - u_i
+    f = _c_transform(x, y, g, block)
+    g = _c_transform(y, x, f, block)
+    cmax = float(np.max(np.einsum("ij,ij->i", x, x))) + float(np.max(np.einsum("ij,ij->i", y, y)))
+    lower_sq = float(a @ f + b @ g) - 1e-12 * 4.0 * cmax
+    lower = max(_sqrt(lower_sq), gelbrich_bound(x, y, weights_mu=weights_mu, weights_nu=weights_nu))
+    # monotone coupling along the first principal axis of the pooled cloud (feasible for any weights)
+    pooled = np.vstack([x, y])
+    axis = np.linalg.svd(pooled - pooled.mean(0), full_matrices=False)[2][0]
+    ox, oy = np.argsort(x @ axis, kind="stable"), np.argsort(y @ axis, kind="stable")
+    if uniform and m == n:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+        cand = _candidates(x, y, f, g, min(candidates, n), block)
+        rows = np.concatenate([np.repeat(np.arange(m), cand.shape[1]), ox])
+        cols = np.concatenate([cand.reshape(-1), oy])
+        d = x[rows] - y[cols]
+        w = np.einsum("ij,ij->i", d, d) + 1.0  # + 1: every listed edge has a non-zero weight (same argmin)
+        graph = coo_matrix((w, (rows, cols)), shape=(m, n)).tocsr()  # duplicates summed: drop them first
+        key = np.unique(rows * n + cols, return_index=True)[1]
+        graph = coo_matrix((w[key], (rows[key], cols[key])), shape=(m, n)).tocsr()
+        r, c = min_weight_full_bipartite_matching(graph)
+        upper = _sqrt(_cost_on_support(x, y, r, c, np.full(m, 1.0 / m)))
+        how = "sparse assignment"
+        # Potentials of that assignment (difference constraints v_j - v_pi(i) <= C_ij - C_i,pi(i) on the candidate
+        # edges, by Bellman-Ford), made feasible for all pairs by c-transforms: usually a much better lower bound.
+        pi = np.empty(m, dtype=np.intp)
+        pi[r] = c
+        gr, gc = graph.nonzero()
+        wgt = np.asarray(graph[gr, gc]).reshape(-1) - 1.0
+        w_edge = wgt - (np.einsum("ij,ij->i", x[gr] - y[pi[gr]], x[gr] - y[pi[gr]]))
+        src, dst = pi[gr], gc
+        v = np.zeros(n)
+        for _ in range(min(n, 2000)):
+            new = v.copy()
+            np.minimum.at(new, dst, v[src] + w_edge)
+            if np.max(v - new) <= 1e-13 * cmax:
+                break
+            v = new
+        # whether or not it settled, the c-transforms below make any v feasible: the bound stays certified
+        if v is not None:
+            f2 = _c_transform(x, y, -v, block)
+            g2 = _c_transform(y, x, f2, block)
+            lower2 = _sqrt(float(a @ f2 + b @ g2) - 1e-12 * 4.0 * cmax)
+            lower = max(lower, lower2)
+    else:
+        # quantile coupling of the two sorted weight sequences
+        ca, cb = np.cumsum(a[ox]), np.cumsum(b[oy])
+        ts = np.unique(np.concatenate([[0.0], ca, cb]))
+        ts = ts[ts <= 1.0]
+        mid = 0.5 * (ts[:-1] + ts[1:])
+        r = ox[np.minimum(np.searchsorted(ca, mid), m - 1)]
+        c = oy[np.minimum(np.searchsorted(cb, mid), n - 1)]
+        upper = _sqrt(_cost_on_support(x, y, r, c, np.diff(ts)))
+        how = "monotone coupling along the first principal axis"
+    upper = max(upper, lower)
+    params = {"size": int(ix.shape[0]), "candidates": int(candidates), "seed": seed, "m": m, "n": n,
+              "p": x.shape[1], "upper_bound": how, "seconds": time.perf_counter() - t0}
+    return W2(0.5 * (lower + upper), "bracket", params, 0.5 * (upper - lower), True, lower, upper)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # dispatcher
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -759,10 +929,12 @@ def w2(mu, nu, *, weights_mu=None, weights_nu=None, method="auto", seed=0, **par
         Particles of the second measure (theta_0, another run, the teacher's neurons, ...).
     weights_mu, weights_nu : ndarray, shape (m,) / (n,), optional
         Non-negative weights summing to 1 (e.g. a teacher's |a_k| / sum |a|); uniform by default.
-    method : {"auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "identity_bound"}
-        ``"auto"``: :func:`exact` when ``max(m, n) <= AUTO_EXACT_MAX_M`` (about 2 s or less on the development
-        machine at p = 17), else :func:`subsampled` with ``size=AUTO_EXACT_MAX_M // 2`` and 10 subsets; if the
-        exact solver fails to converge, the subsampled estimate is returned with ``params["fallback_from"]``.
+    method : {"auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "bracket", \
+"identity_bound"}
+        ``"auto"``: :func:`exact` when ``max(m, n) <= AUTO_EXACT_MAX_M`` (4000: at most ~30 s and 1 GB on the
+        loaded 2-core development machine, p <= 17), else :func:`bracket`, whose ``lower <= W2 <= upper`` is certified
+        and whose ``stderr`` is the bracket's half-width (``|value - W2| <= stderr``); if the exact solver fails
+        to converge, the bracket is returned with ``params["fallback_from"]``.
     seed : int
         Seed of the random methods (sliced, subsampled).
     **params
@@ -784,9 +956,9 @@ def w2(mu, nu, *, weights_mu=None, weights_nu=None, method="auto", seed=0, **par
             try:
                 return exact(x, y, **kw)
             except NotConvergedError as err:
-                r = subsampled(x, y, **kw, size=AUTO_EXACT_MAX_M // 2, n_subsets=10, seed=seed)
+                r = bracket(x, y, **kw, size=min(2000, AUTO_EXACT_MAX_M // 2), seed=seed)
                 return r._replace(params={**r.params, "fallback_from": "exact", "fallback_reason": str(err)})
-        return subsampled(x, y, **kw, size=AUTO_EXACT_MAX_M // 2, n_subsets=10, seed=seed)
+        return bracket(x, y, **kw, size=min(2000, AUTO_EXACT_MAX_M // 2), seed=seed)
     if method == "exact":
         return exact(mu, nu, **kw, **params)
     if method == "sinkhorn":
@@ -797,12 +969,15 @@ def w2(mu, nu, *, weights_mu=None, weights_nu=None, method="auto", seed=0, **par
         return sliced(mu, nu, **kw, seed=seed, **params)
     if method == "subsampled":
         return subsampled(mu, nu, **kw, seed=seed, **params)
+    if method == "bracket":
+        return bracket(mu, nu, **kw, seed=seed, **params)
     # identity_bound
     if weights_nu is not None and weights_mu is None:
         raise ConfigError("weights_nu", "given", "weights_mu (the identity coupling uses one set of weights)")
     if weights_mu is not None and weights_nu is not None and not np.array_equal(weights_mu, weights_nu):
         raise ConfigError("weights_nu", "different from weights_mu", "the same weights as mu for paired particles")
-    return W2(identity_bound(mu, nu, weights=weights_mu), "identity_bound", dict(params), 0.0, True)
+    ib = identity_bound(mu, nu, weights=weights_mu)
+    return W2(ib, "identity_bound", dict(params), 0.0, True, math.nan, ib)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -835,14 +1010,10 @@ class W2ToInit:
 
     Notes
     -----
-    A call returns a dict::
-
-        {"w2_to_init": float, "w2_stderr": float, "identity_bound": float, "displacement": float,
-         "w2_method": str, "w2_params": dict}
-
-    with ``identity_bound`` :math:`= (\frac1m\sum_j|\theta_j(t) - \theta_j(0)|^2)^{1/2} \ge` ``w2_to_init`` and
-    ``displacement`` :math:`= \|\theta_t - \theta_0\|_F / \|\theta_0\|_F`. If the exact solver fails to converge at
-    some snapshot, that snapshot falls back to the subsampled estimate and says so in ``w2_params``.
+    A call ``obs(theta)`` returns the :class:`W2` record of :math:`W_2(\mu_\theta, \mu_{\theta_0})` (the O(mp)
+    displacement and identity-coupling bound are :func:`relative_displacement` and :func:`identity_bound`, which
+    :func:`meanfield.observers.motion` records). If the exact solver fails to converge at some snapshot, that
+    snapshot falls back to the subsampled estimate and says so in ``params``.
     """
 
     _OBS_METHODS = ("auto", "exact", "subsampled", "sinkhorn", "sinkhorn_divergence", "sliced", "none")
@@ -863,19 +1034,13 @@ class W2ToInit:
         if method in ("sliced", "subsampled"):
             params = {**params, "seed": seed}
         self.method, self.params = method, dict(params)
-        self._norm0 = float(np.linalg.norm(self.theta0))
         self.seconds = 0.0  # cumulative time spent in calls (for overhead reports)
 
-    def __call__(self, theta) -> dict:
+    def __call__(self, theta) -> W2:
         t0 = time.perf_counter()
         x = _check_points(theta, "theta")
         if x.shape != self.theta0.shape:
             raise ConfigError("theta", f"array of shape {x.shape}", f"the shape of theta0, {self.theta0.shape}")
-        d = x - self.theta0
-        sq = float(np.einsum("ij,ij->", d, d))
-        bound = math.sqrt(sq / x.shape[0])
-        disp = math.sqrt(sq) / self._norm0 if self._norm0 > 0 else (0.0 if sq == 0 else math.inf)
-        out = {"identity_bound": bound, "displacement": disp}
         if self.method == "none":
             r = W2(math.nan, "none", {}, math.nan, True)
         elif self.method == "exact":
@@ -886,6 +1051,5 @@ class W2ToInit:
                 r = r._replace(params={**r.params, "fallback_from": "exact", "fallback_reason": str(err)})
         else:
             r = w2(x, self.theta0, method=self.method, **self.params)
-        out.update(w2_to_init=float(r.value), w2_stderr=float(r.stderr), w2_method=r.method, w2_params=r.params)
         self.seconds += time.perf_counter() - t0
-        return out
+        return r

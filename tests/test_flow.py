@@ -24,6 +24,7 @@ from scipy import stats
 
 import meanfield as mf
 import reference as ref
+from meanfield.ntk import model_ntk
 
 SCALINGS = {
     "mean_field": dict(scaling="mean_field"),
@@ -453,7 +454,8 @@ def test_float32_flow_agrees_with_float64(rng):
         (dict(integrator="sgd", batch_size=0), "dynamics.batch_size", "positive"),
         (dict(batch_size=4), "dynamics.batch_size", "sgd"),
         (dict(layer_lr=(1.0, 1.0)), "dynamics.layer_lr", "three"),
-        (dict(layer_lr=(1.0, -1.0, 1.0)), "dynamics.layer_lr", "> 0"),
+        (dict(layer_lr=(1.0, -1.0, 1.0)), "dynamics.layer_lr", ">= 0"),
+        (dict(layer_lr=(1.0, float("inf"), 1.0)), "dynamics.layer_lr", ">= 0"),
         (dict(seed=-1), "dynamics.seed", "integer"),
     ],
 )
@@ -497,3 +499,66 @@ def test_bad_flow_inputs_raise_config_error(rng):
         assert str(exc.value).startswith(key + " = ")
     with pytest.raises(mf.ConfigError, match=r"at most n = 6"):
         mf.particle_flow((X, y), model, mf.Dynamics(integrator="sgd", batch_size=7))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# per-layer rates: a rate of 0 freezes a layer; the standard-parameterisation mapping (docs/conventions.md)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_lr, frozen", [((0.0, 1.0, 1.0), [0]), ((1.0, 0.0, 0.0), "hidden"),
+                                              ((2.0, 0.5, 0.0), [-1])])
+def test_zero_layer_rate_freezes_that_layer(rng, layer_lr, frozen):
+    model, theta, X, y = _problem(rng, 9, 7, 3, "tanh", True)
+    dyn = mf.Dynamics(lr=0.5, dt=0.05, integrator="rk4", layer_lr=layer_lr)
+    end = mf.particle_flow((X, y), model, dyn).advance(mf.particle_flow((X, y), model, dyn).init(theta), 20).theta
+    cols = list(range(1, model.p)) if frozen == "hidden" else frozen
+    moving = [q for q in range(model.p) if q not in [c % model.p for c in cols]]
+    assert np.array_equal(end[:, cols], theta[:, cols])  # bitwise: the frozen layer does not move at all
+    assert np.all(np.abs(end[:, moving] - theta[:, moving]).max(0) > 1e-6)
+
+
+def test_kernel_with_a_frozen_layer_drives_the_outputs(rng):
+    """With layer_lr = (0, 1, 1) the outputs still move by df/dt = -(1/n) Theta (f - y), Theta the kernel of
+    the hidden layer alone (empirical_ntk with the same rates): df/dt from a central difference along the
+    velocity field; and the kernel is the full kernel minus the readout term."""
+    model, theta, X, y = _problem(rng, 6, 40, 3, "tanh", True, scaling="ntk")
+    dyn = mf.Dynamics(lr=0.8, layer_lr=(0.0, 1.0, 1.0))
+    v = mf.velocities(theta, X, y, model, dyn)
+    h = 1e-5
+    dfdt = (mf.outputs(theta + h * v, X, model) - mf.outputs(theta - h * v, X, model)) / (2 * h)
+    K = model_ntk(theta, X, model=model, dynamics=dyn)
+    want = -K @ (mf.outputs(theta, X, model) - y) / X.shape[0]
+    assert ref.rel_err(dfdt, want) < 1e-8
+    full = model_ntk(theta, X, model=model, dynamics=mf.Dynamics(lr=0.8))
+    readout = model_ntk(theta, X, model=model, dynamics=mf.Dynamics(lr=0.8, layer_lr=(1.0, 0.0, 0.0)))
+    np.testing.assert_allclose(K + readout, full, rtol=1e-13, atol=1e-15 * np.abs(full).max())
+    # infinite width: the same decomposition, and the readout term is eta * NNGP
+    Ka = mf.analytic_ntk(X, activation="tanh", bias=True, sigma_b=0.5, lr=0.8, layer_lr=(0.0, 1.0, 1.0))
+    Kf = mf.analytic_ntk(X, activation="tanh", bias=True, sigma_b=0.5, lr=0.8)
+    np.testing.assert_allclose(Kf - Ka, 0.8 * mf.nngp(X, activation="tanh", bias=True, sigma_b=0.5),
+                               rtol=1e-13, atol=1e-15 * np.abs(Kf).max())
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_standard_parameterisation_mapping(rng, bias):
+    """Plain gradient descent on f = sum_j at_j sigma(wt_j . x + bt_j) (at = a/sqrt(m), wt = w/sqrt(d), bt = b)
+    is our `explicit` alpha = 1/2, beta = 0 flow with eta = eta_SP d and layer_lr = (m/d, 1, 1/d)."""
+    n, m, d, eta_sp = 7, 6, 3, 0.3
+    model, theta, X, y = _problem(rng, n, m, d, "tanh", bias, scaling=mf.get_scaling("explicit", alpha=0.5,
+                                                                                     beta=0.0, c=1.0))
+    a, W = theta[:, 0], theta[:, 1 : 1 + d]
+    b = theta[:, -1] if bias else np.zeros(m)
+    at, Wt, bt = a / math.sqrt(m), W / math.sqrt(d), b
+    Z = X @ Wt.T + bt
+    res = np.tanh(Z) @ at - y
+    dsig = 1.0 - np.tanh(Z) ** 2
+    g_a = np.tanh(Z).T @ res / n
+    g_w = ((dsig * res[:, None]).T @ X) * at[:, None] / n
+    g_b = (dsig * res[:, None]).sum(0) * at / n
+    # velocities of the SP parameters, mapped back to ours: da = sqrt(m) dat, dw = sqrt(d) dwt, db = dbt
+    want = [-eta_sp * math.sqrt(m) * g_a[:, None], -eta_sp * math.sqrt(d) * g_w]
+    if bias:
+        want.append(-eta_sp * g_b[:, None])
+    dyn = mf.Dynamics(lr=eta_sp * d, layer_lr=(m / d, 1.0, 1.0 / d))
+    assert ref.rel_err(mf.velocities(theta, X, y, model, dyn), np.hstack(want)) < 1e-13

@@ -1,6 +1,7 @@
 """Tests of meanfield.ntk: empirical kernel vs finite-difference Jacobians, m^-1/2 convergence to the analytic
 kernel, closed forms vs independent quadrature, the depth recursion, Monte Carlo NNGP, kernel observables."""
 
+import json
 import math
 import os
 import subprocess
@@ -456,3 +457,71 @@ def test_kernel_observables():
     K0 = ntk.empirical_ntk(th0, X, layer_lr=(0.0, 1.0, 1.0))
     assert obs.lambda_min[0] == pytest.approx(np.linalg.eigvalsh(K0)[0], rel=1e-10)
     assert obs.alignment[2] == pytest.approx(obs.alignment[0], rel=1e-12)  # scale-invariant
+
+
+# ---------------------------------------------------------------------------------------------------------
+# accuracy contract (issue 16): mpmath references, two input sets sharing points, refused settings
+# ---------------------------------------------------------------------------------------------------------
+
+with open(os.path.join(os.path.dirname(__file__), "data", "mpmath_refs.json")) as _f:
+    REFS = json.load(_f)  # made by tests/make_mpmath_refs.py
+
+
+def _ntk_kw(case):
+    return dict(activation=case["act"], depth=case["depth"], bias=case["bias"], sigma_w=case["sigma_w"],
+                sigma_a=case["sigma_a"], sigma_b=case["sigma_b"])
+
+
+@pytest.mark.parametrize("case", REFS["ntk"], ids=lambda c: f"{c['act']}-L{c['depth']}-bias{c['bias']}")
+def test_analytic_kernels_against_mpmath(case):
+    """NNGP and NTK recursions on two input sets that share points (rows 0 and 2 of X1 are rows 0 and 2 of X2;
+    row 3 of X2 is row 0 moved by 2^-40) against mpmath: 1e-12 relative everywhere, shared points included."""
+    X1, X2 = np.array(REFS["ntk_X1"]), np.array(REFS["ntk_X2"])
+    kw = _ntk_kw(case)
+    want_k = np.array([[float(v) for v in row] for row in case["ntk"]])
+    want_n = np.array([[float(v) for v in row] for row in case["nngp"]])
+    got_k = ntk.analytic_ntk(X1, X2, layer_lr=tuple(case["layer_lr"]), **kw)
+    got_n = ntk.nngp(X1, X2, **kw)
+    for got, want in ((got_k, want_k), (got_n, want_n)):
+        assert np.all(np.abs(got - want) <= 1e-12 * np.abs(want) + 1e-14 * np.abs(want).max()), \
+            np.max(np.abs(got - want) / np.abs(want))
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh", "softplus"])
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("bias", [False, True])
+def test_two_set_call_reproduces_one_set_call_at_shared_points(rng, activation, depth, bias):
+    """Issue 16: analytic_ntk(X1, X2) at x = x' was 3.4e-9 off the one-set call for relu (norms and cross
+    products rounded differently, amplified by the arc-cosine's infinite slope at rho = 1)."""
+    X = rng.standard_normal((6, 5)) * rng.uniform(0.2, 3.0, (6, 1))
+    X2 = np.vstack([X[[4, 1]], rng.standard_normal((3, 5)), X[[1]]])
+    kw = dict(activation=activation, depth=depth, bias=bias, sigma_b=0.6, layer_lr=(1.0, 0.7, 1.3))
+    for fn in (ntk.analytic_ntk, lambda *a, **k: ntk.nngp(*a, **{q: v for q, v in k.items() if q != "layer_lr"})):
+        one = fn(X, **kw)
+        two = fn(X, X2, **kw)
+        cols = [4, 1, None, None, None, 1]
+        for j, c in enumerate(cols):
+            if c is not None:
+                np.testing.assert_allclose(two[:, j], one[:, c], rtol=1e-14, atol=1e-15 * np.abs(one).max())
+        np.testing.assert_array_equal(np.diag(two[[4, 1]][:, [0, 1]]), np.diag(one)[[4, 1]])
+
+
+@pytest.mark.parametrize("case", [c for c in REFS["pairs"] if c["b1"] == 0 and c["b2"] == 0],
+                         ids=lambda c: f"{c['act']}-{c['q1']}-{c['r']}")
+def test_gaussian_expectations_against_mpmath(case):
+    """E[s(u)s(v)] = K and E[s'(u)s'(v)] = Kr of the centred pair references, default settings."""
+    ess, edd = ntk.gaussian_expectations(case["act"], case["q1"], case["q2"], case["r"])
+    want = [float(case["values"][0]), float(case["values"][3])]
+    scale = max(abs(float(v)) for v in case["values"])
+    for g, w in zip((ess, edd), want):
+        assert abs(float(g) - w) <= 1e-12 * abs(w) + 1e-14 * scale, (float(g), w)
+
+
+def test_quad_points_beyond_the_hermite_limit_are_refused_by_the_kernels():
+    for n in (371, 400):
+        with pytest.raises(ConfigError, match="quad_points"):
+            ntk.gaussian_expectations("tanh", 1.0, 1.0, 0.5, quad_points=n)
+        with pytest.raises(ConfigError, match="quad_points"):
+            ntk.analytic_ntk(np.eye(3), activation="tanh", quad_points=n)
+    e = ntk.gaussian_expectations("tanh", 1.0, 1.0, 0.5, quad_points=370)
+    assert e[0] > 0 and e[1] > 0

@@ -320,3 +320,138 @@ def test_config_errors():
         P.population_risk(init_particles(model, 0), T, Model(d=2, m=4, activation="tanh"), method="closed")
     with pytest.raises(ConfigError, match="quad_points"):
         P.pair_expectations("tanh", 1.0, 1.0, 0.5, quad_points=2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# accuracy contract (issue 16): mpmath references, identities between activations, refused settings
+# ---------------------------------------------------------------------------------------------------------
+
+with open(os.path.join(os.path.dirname(__file__), "data", "mpmath_refs.json")) as _f:
+    REFS = json.load(_f)  # made by tests/make_mpmath_refs.py
+FIELDS = REFS["fields"]
+
+
+def _close(got, want, what, scale=None):
+    """Relative 1e-12, or absolute 1e-14 of the natural scale for values near zero (by default the case's largest
+    quantity; for pairs max(1, sqrt(q1 q2)), the size of K, K_r, ... for unit-order variances)."""
+    want = np.asarray(want, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    scale = max(np.max(np.abs(want)), scale or 0.0)
+    err = np.abs(got - want)
+    ok = err <= 1e-12 * np.abs(want) + 1e-14 * scale
+    assert np.all(ok), f"{what}: max error {np.max(err / np.maximum(np.abs(want), 1e-14 * scale)):.3g} (relative)"
+
+
+@pytest.mark.parametrize("case", REFS["pairs"], ids=lambda c: f"{c['act']}-{c['q1']}-{c['r']}-{c['b1']}")
+def test_pair_expectations_against_mpmath(case):
+    """Every built-in activation, default settings, against arbitrary-precision integrals: large variances
+    (|w|^2/d up to 1e4) with biases, near-parallel, antiparallel, tiny and zero variances."""
+    want = [float(v) for v in case["values"]]
+    got = P.pair_expectations(case["act"], case["q1"], case["q2"], case["r"], case["b1"], case["b2"])
+    _close([float(g) for g in got], want, case, max(1.0, math.sqrt(case["q1"] * case["q2"])))
+    # and K through population_kernel when the inputs come from weight vectors with these q, r is
+    # covered by test_near_parallel_pairs_from_vectors_against_mpmath
+
+
+@pytest.mark.parametrize("case", REFS["vectors"], ids=lambda c: f"{c['act']}-{c['w2'][0]}")
+def test_near_parallel_pairs_from_vectors_against_mpmath(case):
+    """Near-parallel and antiparallel weight vectors (angle ~1e-10): 1 - rho^2 comes from the vectors
+    without cancellation, so relu's infinite slope at rho = +-1 does not amplify rounding (issue 16)."""
+    d = len(case["w1"])
+    t1 = np.array([[1.0, *case["w1"], case["b1"]]])
+    t2 = np.array([[1.0, *case["w2"], case["b2"]]])
+    want = [float(v) for v in case["values"]]
+    q1, q2, r, det = P.pair_determinant(t1[:, 1 : 1 + d], t2[:, 1 : 1 + d])
+    got = P._pair_table(case["act"], q1, q2, r, det, case["b1"], case["b2"], "auto", None)
+    scale = max(1.0, math.sqrt(float(q1[0, 0] * q2[0, 0])))
+    _close([float(np.ravel(g)[0]) for g in got], want, case, scale)
+    _close(P.population_kernel(t1, t2, d, case["act"])[0, 0], want[0], case, scale)
+    # the velocity kernel's own determinant (numba, rows of theta and teacher): student j against teacher k
+    # makes the pair; with a = 1, m = 1, mean-field scaling, no weight decay, the a-velocity is
+    # -(K(theta, theta) - K(theta, teacher)) and its teacher part is the reference K
+    bias = case["b1"] != 0 or case["b2"] != 0
+    model = Model(d=d, m=1, activation=case["act"], bias=bias)
+    theta = t1 if bias else t1[:, :-1]
+    v_with = P.population_velocities(theta, t2, model)[0, 0]
+    v_without = P.population_velocities(theta, t2 * np.r_[0.0, np.ones(d + 1)], model)[0, 0]
+    _close(v_with - v_without, want[0], case, scale)
+
+
+@pytest.mark.parametrize("case", REFS["risk"], ids=lambda c: c["act"])
+def test_risk_and_velocities_against_mpmath(case):
+    theta, teacher = np.array(case["theta"]), np.array(case["teacher"])
+    d = teacher.shape[1] - 2
+    sc = get_scaling("explicit", alpha=case["alpha"], beta=case["beta"], c=case["c"])
+    model = Model(d=d, m=theta.shape[0], activation=case["act"], bias=case["bias"], scaling=sc)
+    dyn = Dynamics(lr=case["lr"], layer_lr=tuple(case["layer_lr"]), weight_decay=case["weight_decay"])
+    _close(P.population_risk(theta, teacher, model), float(case["risk"]), "risk")
+    want = np.array([[float(v) for v in row] for row in case["velocities"]])
+    got = P.population_velocities(theta, teacher, model, dyn)
+    assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), np.max(np.abs(got - want))
+
+
+def _rand_pairs(rng, n):
+    """Random variances up to 25 (|w|^2/d), biases, angles including near-parallel and antiparallel."""
+    q1 = np.exp(rng.uniform(np.log(1e-3), np.log(25.0), n))
+    q2 = np.exp(rng.uniform(np.log(1e-3), np.log(25.0), n))
+    rho = np.concatenate([rng.uniform(-1, 1, n - 4), [1 - 1e-9, -1 + 1e-9, 1.0, -1.0]])
+    r = rho * np.sqrt(q1 * q2)
+    b1, b2 = rng.normal(0, 1.0, (2, n))
+    return q1, q2, r, b1, b2
+
+
+def test_tanh_and_sigmoid_kernels_agree_through_tanh_equals_two_sigmoid_minus_one(rng):
+    """tanh z = 2 s(2z) - 1 for the logistic s: E[tanh u tanh v] = 4 E[s(2u)s(2v)] - 2 E s(2u) - 2 E s(2v) + 1
+    and E[tanh' u tanh' v] = 16 E[s'(2u)s'(2v)]: two different integrands (different singularities and
+    meshes) that must agree, over random variances, biases and angles."""
+    q1, q2, r, b1, b2 = _rand_pairs(rng, 40)
+    t = P.pair_expectations("tanh", q1, q2, r, b1, b2)
+    s = P.pair_expectations("sigmoid", 4 * q1, 4 * q2, 4 * r, 2 * b1, 2 * b2)
+    su = 2 * P.pair_expectations("sigmoid", 4 * q1, 0.0, 0.0, 2 * b1, 0.0).K  # E s(2u) (times s(0) = 1/2)
+    sv = 2 * P.pair_expectations("sigmoid", 4 * q2, 0.0, 0.0, 2 * b2, 0.0).K
+    np.testing.assert_allclose(t.K, 4 * s.K - 2 * su - 2 * sv + 1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(t.Kr, 16 * s.Kr, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(t.K1, 16 * s.K1 - 16 * P.pair_expectations(
+        "sigmoid", 4 * q1, 0.0, 0.0, 2 * b1, 0.0).K1, rtol=1e-11, atol=1e-13)
+
+
+def test_softplus_derivative_kernel_is_the_sigmoid_kernel(rng):
+    """softplus' = s (the logistic): E[softplus'(u) softplus'(v)] = E[s(u)s(v)], two different integrands."""
+    q1, q2, r, b1, b2 = _rand_pairs(rng, 40)
+    sp = P.pair_expectations("softplus", q1, q2, r, b1, b2)
+    sg = P.pair_expectations("sigmoid", q1, q2, r, b1, b2)
+    np.testing.assert_allclose(sp.Kr, sg.K, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["erf", "tanh", "sigmoid", "softplus"])
+def test_smooth_kernels_are_symmetric_and_erf_matches_williams(rng, activation):
+    """Swapping the two neurons swaps K1/K2 and Kb1/Kb2 (the meshes differ); erf at zero bias against the
+    closed form, over random variances up to 25 and angles up to +-1."""
+    q1, q2, r, b1, b2 = _rand_pairs(rng, 30)
+    e = P.pair_expectations(activation, q1, q2, r, b1, b2)
+    f = P.pair_expectations(activation, q2, q1, r, b2, b1)
+    for a_, b_ in ((e.K, f.K), (e.K1, f.K2), (e.Kr, f.Kr), (e.Kb1, f.Kb2)):
+        np.testing.assert_allclose(a_, b_, rtol=1e-12, atol=1e-14 * np.abs(e.K).max())
+    if activation == "erf":
+        quad = P.pair_expectations("erf", q1, q2, r, method="quadrature")
+        closed = P.pair_expectations("erf", q1, q2, r, method="closed")
+        for a_, b_ in zip(quad[:4], closed[:4]):
+            np.testing.assert_allclose(a_, b_, rtol=1e-12, atol=1e-14)
+
+
+def test_quad_points_beyond_the_hermite_limit_are_refused():
+    """Issue 16: from 371 nodes numpy's Gauss-Hermite weights overflow (all 0 or NaN) and every kernel came back
+    as exactly 0.0. 370 still works; 371 to 400 are refused with a one-line ConfigError."""
+    with np.errstate(all="ignore"):
+        w = np.polynomial.hermite_e.hermegauss(371)[1]
+    assert not (np.all(np.isfinite(w)) and w.sum() > 0)  # the independent fact the limit rests on
+    assert P.MAX_QUAD_POINTS == 370
+    e = P.pair_expectations("tanh", 1.0, 1.0, 0.3, 0.2, 0.1, quad_points=370)
+    ref_ = P.pair_expectations("tanh", 1.0, 1.0, 0.3, 0.2, 0.1)
+    assert abs(e.K - ref_.K) < 1e-10 * abs(ref_.K)
+    for n in (371, 385, 400):
+        with pytest.raises(ConfigError, match="quad_points") as err:
+            P.pair_expectations("erf", 1.0, 1.0, 0.3, 0.2, 0.1, quad_points=n)
+        assert "\n" not in str(err.value) and "370" in str(err.value)
+    with pytest.raises(ConfigError, match="quad_points"):
+        P.population_risk(np.zeros((2, 3)), np.ones((1, 3)), Model(d=2, m=2, activation="tanh"), quad_points=371)

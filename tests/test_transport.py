@@ -180,11 +180,13 @@ def test_emd_iteration_cap_raises_instead_of_wrong_value():
 def test_auto_falls_back_and_records_it(monkeypatch):
     rng = _rng(13)
     x, y = rng.standard_normal((80, 3)), rng.standard_normal((60, 3))
+    want = T.exact(x, y, solver="emd").value
     monkeypatch.setattr(T, "_emd_cap", lambda m, n: 5 if m * n > 4000 else 10**6)  # full problem fails
-    monkeypatch.setattr(T, "AUTO_EXACT_MAX_M", 100)  # subsets of 50: 50 x 50 = 2500 entries
+    monkeypatch.setattr(T, "AUTO_EXACT_MAX_M", 100)  # subsample of 50: 50 x 50 = 2500 entries
     r = T.w2(x, y, weights_nu=np.full(60, 1 / 60))
-    assert r.method == "subsampled" and r.params["fallback_from"] == "exact" and r.params["size"] == 50
+    assert r.method == "bracket" and r.params["fallback_from"] == "exact" and r.params["size"] == 50
     assert "iteration cap" in r.params["fallback_reason"]
+    assert r.lower <= want <= r.upper and abs(r.value - want) <= r.stderr
 
 
 def test_sliced_translation_closed_form_and_below_exact():
@@ -219,13 +221,63 @@ def test_subsampled_is_an_upper_estimate_for_unpaired_clouds():
     assert r.value > w + 3 * r.stderr  # the convexity bias, larger than the noise here
 
 
-def test_w2_auto_uses_subsampled_above_threshold(monkeypatch):
+def test_w2_auto_uses_the_certified_bracket_above_threshold(monkeypatch):
     rng = _rng(17)
     x0 = rng.standard_normal((300, 4))
     monkeypatch.setattr(T, "AUTO_EXACT_MAX_M", 100)
     r = T.w2(x0 + 0.01, x0)
-    assert r.method == "subsampled" and r.params["size"] == 50
-    np.testing.assert_allclose(r.value, 0.01 * 2, rtol=1e-12)  # translation by 0.01 in R^4
+    assert r.method == "bracket" and r.params["size"] == 50
+    assert r.lower <= 0.02 * (1 + 1e-12) and r.upper >= 0.02 * (1 - 1e-12)  # translation by 0.01 in R^4
+    assert abs(r.value - 0.02) <= r.stderr * (1 + 1e-12) + 1e-15
+
+
+def _clouds(case, m, p, seed):
+    rng = _rng(seed)
+    x0 = rng.standard_normal((m, p))
+    if case == "indep":
+        return rng.standard_normal((m, p)), x0
+    return x0 + 0.1 * rng.standard_normal((m, p)), x0
+
+
+@pytest.mark.parametrize("p", [3, 17])
+@pytest.mark.parametrize("case", ["indep", "moved"])
+def test_bracket_contains_exact_value(case, p):
+    """Coverage of the certified bracket where exact W2 is affordable: lower <= exact <= upper, every time."""
+    for seed in range(3):
+        x, x0 = _clouds(case, 400, p, seed)
+        want = T.exact(x, x0).value
+        r = T.bracket(x, x0, size=150, seed=seed)
+        assert r.lower <= want * (1 + 1e-13) and want <= r.upper * (1 + 1e-13), (seed, r.lower, want, r.upper)
+        assert r.value == pytest.approx(0.5 * (r.lower + r.upper)) and r.stderr == pytest.approx(0.5 * (r.upper - r.lower))
+    if case == "moved" and p == 17:  # theta_t against theta_0: the bracket is tight
+        assert (r.upper - r.lower) < 1e-6 * want
+
+
+def test_bracket_weighted_unequal_sizes_contains_exact():
+    rng = _rng(30)
+    x, y = rng.standard_normal((120, 5)), 0.3 + 1.2 * rng.standard_normal((90, 5))
+    a, b = rng.random(120), rng.random(90)
+    a, b = a / a.sum(), b / b.sum()
+    want = T.exact(x, y, weights_mu=a, weights_nu=b).value
+    r = T.bracket(x, y, weights_mu=a, weights_nu=b, size=40)
+    assert r.lower <= want <= r.upper and r.params["upper_bound"].startswith("monotone")
+
+
+def test_auto_is_exact_at_m_4000():
+    """Issue 16: auto returned a subsampled estimate 10-22 % off at m = 4000; exact fits the budget there."""
+    assert T.AUTO_EXACT_MAX_M >= 4000
+    x, x0 = _clouds("moved", 4000, 17, 0)
+    r = T.w2(x, x0)
+    assert r.method == "exact" and r.lower == r.value == r.upper and r.stderr == 0.0
+
+
+def test_sinkhorn_default_converges_on_1001_independent_points_in_r17():
+    """Issue 16: POT's stabilised solver lost the plan's mass and ran to max_iter here; the default now uses the
+    log-domain solver, which converges in tens of iterations."""
+    x, y = _clouds("indep", 1001, 17, 5)
+    r = T.sinkhorn(x, y)
+    assert r.params["log_domain"] and r.params["niter"] < 1000 and r.params["err"] < 1e-9
+    assert r.value >= T.exact(x, y).value  # the cost of a feasible plan is above the optimum
 
 
 # ------------------------------------------------------------------------------------------------ observer
@@ -237,14 +289,15 @@ def test_observer_records_exact_bound_and_displacement():
     obs = T.W2ToInit(x0)
     x1 = x0 + 0.5 * rng.standard_normal(x0.shape)
     out = obs(x1)
-    assert obs.method == "exact" and out["w2_method"] == "exact"
-    assert out["w2_to_init"] == pytest.approx(T.exact(x1, x0).value, rel=1e-14)
-    assert out["identity_bound"] == pytest.approx(T.identity_bound(x1, x0), rel=1e-14)
-    assert out["displacement"] == pytest.approx(np.linalg.norm(x1 - x0) / np.linalg.norm(x0), rel=1e-14)
-    assert out["w2_to_init"] <= out["identity_bound"] * (1 + 4e-16)  # equal here up to summation order
-    assert obs(x0)["w2_to_init"] == 0.0
+    assert obs.method == "exact" and out.method == "exact"
+    assert out.value == pytest.approx(T.exact(x1, x0).value, rel=1e-14)
+    bound = T.identity_bound(x1, x0)
+    assert bound == pytest.approx(np.sqrt(np.mean(np.sum((x1 - x0) ** 2, axis=1))), rel=1e-14)
+    assert T.relative_displacement(x1, x0) == pytest.approx(np.linalg.norm(x1 - x0) / np.linalg.norm(x0), rel=1e-14)
+    assert out.value <= bound * (1 + 4e-16)  # equal here up to summation order
+    assert obs(x0).value == 0.0
     x0[0, 0] = 99.0  # the observer keeps its own copy
-    assert obs(x1)["w2_to_init"] == out["w2_to_init"]
+    assert obs(x1).value == out.value
 
 
 def test_observer_subsampled_above_threshold(monkeypatch):
@@ -255,10 +308,10 @@ def test_observer_subsampled_above_threshold(monkeypatch):
     obs = T.W2ToInit(x0)
     x1 = x0 + 0.05 * rng.standard_normal(x0.shape)
     out = obs(x1)
-    assert out["w2_method"] == "subsampled" and out["w2_params"]["paired"]
+    assert out.method == "subsampled" and out.params["paired"]
     # small moves: identity coupling is optimal on every subset, so E value^2 = identity_bound^2
-    assert abs(out["w2_to_init"] - out["identity_bound"]) < 3 * out["w2_stderr"] + 1e-12
-    assert obs(x1) == out  # same subsets at every call
+    assert abs(out.value - T.identity_bound(x1, x0)) < 3 * out.stderr + 1e-12
+    assert obs(x1).value == out.value and obs(x1).stderr == out.stderr  # same subsets at every call
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -7,7 +7,7 @@ import meanfield as mf
 from meanfield.data import teacher_student
 from meanfield.observers import observer
 from meanfield.run import simulate
-from meanfield.transport import W2ToInit, w2
+from meanfield.transport import W2ToInit, identity_bound, w2
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_w2_observer_records_along_a_run():
     theta0 = mf.init_particles(model, 3)
     obs = W2ToInit(theta0)
     res = simulate(flow, theta0, n_steps=40, snapshot_every=10,
-                   observers=[observer("w2_to_init", lambda s: obs(s.theta)["w2_to_init"]),
-                              observer("identity_bound", lambda s: obs(s.theta)["identity_bound"])])
+                   observers=[observer("w2_to_init", lambda s: obs(s.theta).value),
+                              observer("identity_bound", lambda s: identity_bound(s.theta, theta0))])
     w, bound = res.observables["w2_to_init"], res.observables["identity_bound"]
     assert w[0] == 0.0 and np.all(w[1:] > 0) and np.all(w <= bound + 1e-12)
     for k in range(len(w)):  # each recorded value is the exact W2 of that snapshot

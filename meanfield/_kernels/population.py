@@ -31,9 +31,12 @@ import numpy as np
 from numba import njit, prange
 
 from . import random as rnd
-from .activation import ERF, IDENTITY, QUADRATIC, RELU, dsigma, sigma
+from .activation import ERF, IDENTITY, QUADRATIC, RELU, SIGMOID, SOFTPLUS, TANH, dsigma, sigma, sigma3
 
-CLOSED, QUAD = 0, 1
+#: Method codes: closed form; QUAD the integrand-adapted rule (relu: Gauss-Legendre over u > 0; smooth
+#: built-ins: graded composite Gauss-Legendre); GH the fixed tensor Gauss-Hermite rule of ``nodes``
+#: (custom activations, or an explicit ``quad_points``).
+CLOSED, QUAD, GH = 0, 1, 2
 BLOCK = 64
 #: Number of super-blocks of the round-robin schedule (a constant: results never depend on threads).
 SUPER = 16
@@ -46,6 +49,28 @@ FASTMATH = {"reassoc", "contract"}
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
 #: Half-width of the truncated domain (in standard deviations) of the relu quadrature.
 _RELU_L = 12.0
+
+# Graded composite Gauss-Legendre rule for the smooth built-in activations (tanh, sigmoid, softplus, erf).
+# Over a standard normal variable xi, sigma(b + s xi) changes on the scale delta/s around xi = -b/s, where
+# delta is the distance of sigma's nearest complex singularity from the real axis (tanh: pi/2; sigmoid,
+# softplus: pi; erf is entire, 1.0 accounts for its growth off the axis). The panels are a central one of
+# half-width FRAC delta/s around that point and panels growing by the ratio GRADE away from it (each then
+# seen from a singularity at least 2.3 of its half-widths away: Bernstein ellipse parameter >= 4.4, so 14
+# Gauss-Legendre nodes per panel leave ~1e-18; 12 left 8e-12 in an erf case whose inner expectation is a
+# narrow Gaussian bump), cut to at most HMAX, on [-L, L] (phi(9) = 1e-18).
+# Verified against mpmath (tests/data/mpmath_refs.json) up to |w|^2/d = 25 with biases; see
+# tests/test_population.py::test_pair_expectations_against_mpmath.
+_SM_NG = 14
+_SMG_X, _SMG_W = np.polynomial.legendre.leggauss(_SM_NG)
+_SM_L = 9.0
+_SM_HMAX = 3.0
+_SM_FRAC = 0.5
+_SM_GRADE = 2.5
+_SM_MAXBRK = 160
+#: Below this 1 - rho^2 (about 0.6 degrees) the determinant q1 q2 - r^2 is recomputed from the weight
+#: vectors (unit-vector differences and sums: no cancellation), so that the relu kernels, whose slope in
+#: rho is infinite at rho = +-1, stay accurate for near-parallel and antiparallel neurons.
+DET_RECOMPUTE = 1e-4
 
 
 @njit(cache=True, inline="always")
@@ -71,26 +96,26 @@ def _relu_mean(M, S):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _relu_closed(q1, q2, r):
+def _relu_closed(q1, q2, r, det):
     s = math.sqrt(q1 * q2)
     if s <= 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    sin_s = math.sqrt(max(q1 * q2 - r * r, 0.0))  # s * sin(angle)
-    ang = angle(sin_s, r)  # arccos(r / s), accurate near +-1
-    K = (sin_s + (math.pi - ang) * r) / _TWO_PI
+    sin_s = math.sqrt(max(det, 0.0))  # s * sin(angle), det = q1 q2 - r^2
+    pa = angle(sin_s, -r)  # pi - arccos(r / s), accurate near rho = +-1 (no pi - (pi - small) cancellation)
+    K = (sin_s + pa * r) / _TWO_PI
     K1 = sin_s / (q1 * _TWO_PI)  # sqrt(q2/q1) sin(angle) / (2 pi)
     K2 = sin_s / (q2 * _TWO_PI)
-    Kr = (math.pi - ang) / _TWO_PI
+    Kr = pa / _TWO_PI
     # E[1{u>0} relu(v)] for centred u, v: sqrt(q2) (1 + rho) / (2 sqrt(2 pi))
     hb = 0.5 * _INV_SQRT_2PI * (1.0 + r / s)
     return K, K1, K2, Kr, math.sqrt(q2) * hb, math.sqrt(q1) * hb
 
 
 @njit(cache=True)
-def _erf_closed(q1, q2, r):
+def _erf_closed(q1, q2, r, det):
     D1 = 1.0 + 2.0 * q1
     D2 = 1.0 + 2.0 * q2
-    den = math.sqrt(max(D1 * D2 - 4.0 * r * r, 1e-300))
+    den = math.sqrt(1.0 + 2.0 * (q1 + q2) + 4.0 * max(det, 0.0))  # D1 D2 - 4 r^2 without cancellation
     z = 2.0 * r / math.sqrt(D1 * D2)
     if z > 1.0:
         z = 1.0
@@ -104,8 +129,9 @@ def _erf_closed(q1, q2, r):
 
 
 @njit(cache=True, inline="always")
-def _gaussian_pair(q1, q2, r):
-    """Standard deviations, correlation rho and sqrt(1 - rho^2) of (u, v) with variances q1, q2, covariance r."""
+def _gaussian_pair(q1, q2, r, det):
+    """Standard deviations, correlation rho and sqrt(1 - rho^2) of (u, v) with variances q1, q2, covariance r
+    and determinant det = q1 q2 - r^2."""
     s1 = math.sqrt(q1) if q1 > 0.0 else 0.0
     s2 = math.sqrt(q2) if q2 > 0.0 else 0.0
     rho = 0.0
@@ -113,14 +139,14 @@ def _gaussian_pair(q1, q2, r):
         rho = r / (s1 * s2)
         rho = min(1.0, max(-1.0, rho))
     # sqrt(1 - rho^2) from the determinant: exactly 0 for a particle with itself (r = q1 = q2)
-    rp = math.sqrt(max(0.0, q1 * q2 - r * r)) / (s1 * s2) if s1 > 0.0 and s2 > 0.0 else 1.0
+    rp = min(1.0, math.sqrt(max(0.0, det)) / (s1 * s2)) if s1 > 0.0 and s2 > 0.0 else 1.0
     return s1, s2, rho, rp
 
 
 @njit(cache=True)
-def _quad_gh(act, q1, q2, r, b1, b2, nodes, weights):
+def _quad_gh(act, q1, q2, r, det, b1, b2, nodes, weights):
     """Two-dimensional Gauss-Hermite: u = b1 + s1 xi1, v = b2 + s2 (rho xi1 + rho' xi2)."""
-    s1, s2, rho, rp = _gaussian_pair(q1, q2, r)
+    s1, s2, rho, rp = _gaussian_pair(q1, q2, r, det)
     n = nodes.shape[0]
     K = 0.0
     Kr = 0.0
@@ -177,8 +203,8 @@ def _gl_segment(lo, hi, b1, s1, b2, s2, rho, rp, acc):
 
 
 @njit(cache=True)
-def _quad_relu(q1, q2, r, b1, b2):
-    s1, s2, rho, rp = _gaussian_pair(q1, q2, r)
+def _quad_relu(q1, q2, r, det, b1, b2):
+    s1, s2, rho, rp = _gaussian_pair(q1, q2, r, det)
     acc = np.zeros(4)
     if s1 == 0.0:
         # u = b1 is constant: E[relu(b1) relu(v)], E[1{b1>0} relu(v)], ...
@@ -240,8 +266,171 @@ def _quad_relu(q1, q2, r, b1, b2):
 
 
 @njit(cache=True)
-def pop_pair(act, method, q1, q2, r, b1, b2, nodes, weights):
-    """(K, K1, K2, Kr, Kb1, Kb2) of the pair with variances q1, q2, covariance r and means b1, b2."""
+def det_from_rows(X, i, Y, j, d, q1, q2, r):
+    """q1 q2 - r^2 for rows X[i, 1:1+d], Y[j, 1:1+d] (q = |w|^2/d, r = w.w'/d), accurate near rho = +-1.
+
+    Naive product difference when 1 - rho^2 > DET_RECOMPUTE; otherwise Kahan's form
+    q1 q2 sin^2(angle) with sin(angle) = |a - b| |a + b| / 2 for the unit vectors a, b.
+    """
+    det = q1 * q2 - r * r
+    if det > DET_RECOMPUTE * q1 * q2:
+        return det
+    if not (q1 > 0.0 and q2 > 0.0):
+        return 0.0
+    n1 = math.sqrt(q1 * d)
+    n2 = math.sqrt(q2 * d)
+    dm = 0.0
+    dp = 0.0
+    for q in range(d):
+        x = X[i, 1 + q] / n1
+        y = Y[j, 1 + q] / n2
+        dm += (x - y) * (x - y)
+        dp += (x + y) * (x + y)
+    return q1 * q2 * dm * dp * 0.25
+
+
+@njit(cache=True, inline="always")
+def _pole(act):
+    """Distance from the real axis of sigma's nearest complex singularity (in units of z)."""
+    if act == TANH:
+        return 0.5 * math.pi
+    if act == SIGMOID or act == SOFTPLUS:
+        return math.pi
+    return 1.0
+
+
+@njit(cache=True)
+def _graded(brk, n, c, width):
+    """Append c and c +- FRAC width GRADE^k inside (-L, L) to brk[n:]; return the new count.
+
+    Nothing is added when the central panel would be at least as long as HMAX: the panels of the plain
+    mesh are then already small against the distance to the singularity.
+    """
+    if _SM_FRAC * width >= 0.5 * _SM_HMAX:
+        return n
+    if -_SM_L < c < _SM_L and n < _SM_MAXBRK:
+        brk[n] = c
+        n += 1
+    h = max(_SM_FRAC * width, 1e-12)
+    while h < 2.0 * _SM_L and n < _SM_MAXBRK - 1:
+        for sgn in (-1.0, 1.0):
+            x = c + sgn * h
+            if -_SM_L < x < _SM_L:
+                brk[n] = x
+                n += 1
+        h *= _SM_GRADE
+    return n
+
+
+@njit(cache=True)
+def _mesh(brk, n):
+    """Sorted breakpoints brk[:n] plus the ends -L and L."""
+    pts = np.empty(n + 2)
+    pts[0] = -_SM_L
+    pts[1] = _SM_L
+    pts[2:] = brk[:n]
+    return np.sort(pts)
+
+
+@njit(cache=True)
+def _inner_smooth(act, M, S, brk):
+    """(E sigma(M + S xi), E sigma'(M + S xi), E sigma''(M + S xi)) for xi ~ N(0, 1)."""
+    if S == 0.0:
+        return sigma3(act, M)
+    if act == ERF:
+        A = 1.0 + 2.0 * S * S
+        g = 2.0 / math.sqrt(math.pi * A) * math.exp(-M * M / A)
+        return math.erf(M / math.sqrt(A)), g, -2.0 * M / A * g
+    n = _graded(brk, 0, -M / S, _pole(act) / S)
+    pts = _mesh(brk, n)
+    I0 = 0.0
+    I1 = 0.0
+    I2 = 0.0
+    for k in range(pts.shape[0] - 1):
+        a0 = pts[k]
+        a1 = pts[k + 1]
+        if a1 <= a0:
+            continue
+        nsub = int(math.ceil((a1 - a0) / _SM_HMAX))
+        step = (a1 - a0) / nsub
+        for sb in range(nsub):
+            lo = a0 + sb * step
+            half = 0.5 * step
+            mid = lo + half
+            for g in range(_SM_NG):
+                xi = mid + half * _SMG_X[g]
+                w = half * _SMG_W[g] * _phi(xi)
+                f0, f1, f2 = sigma3(act, M + S * xi)
+                I0 += w * f0
+                I1 += w * f1
+                I2 += w * f2
+    return I0, I1, I2
+
+
+@njit(cache=True)
+def _smooth_pair(act, q1, q2, r, det, b1, b2):
+    """(K, K1, K2, Kr, Kb1, Kb2) of a smooth built-in activation by the graded Gauss-Legendre rule.
+
+    u = b1 + s1 xi1 and, given xi1, v = M + S xi2 with M = b2 + s2 rho xi1, S = sqrt(q2 - r^2/q1): the
+    inner expectations over xi2 (closed form for erf) times sigma(u), sigma'(u), sigma''(u) integrated over
+    xi1 on a mesh graded around the transitions of sigma(u) and of the inner expectation.
+    K1 = E[sigma''(u) sigma(v)] and K2 directly from sigma'' (no division by s1 or s2).
+    """
+    brk = np.empty(_SM_MAXBRK)
+    s1 = math.sqrt(q1) if q1 > 0.0 else 0.0
+    s2 = math.sqrt(q2) if q2 > 0.0 else 0.0
+    if s1 == 0.0:
+        I0, I1, I2 = _inner_smooth(act, b2, s2, brk)
+        f0, f1, f2 = sigma3(act, b1)
+        return f0 * I0, f2 * I0, f0 * I2, f1 * I1, f1 * I0, f0 * I1
+    rho = 0.0
+    S = s2
+    if s2 > 0.0:
+        rho = min(1.0, max(-1.0, r / (s1 * s2)))
+        S = math.sqrt(max(det, 0.0)) / s1  # s2 sqrt(1 - rho^2)
+    pole = _pole(act)
+    n = _graded(brk, 0, -b1 / s1, pole / s1)
+    slope = s2 * rho
+    if slope != 0.0:
+        n = _graded(brk, n, -b2 / slope, pole / abs(slope))
+    pts = _mesh(brk, n)
+    K = 0.0
+    K1 = 0.0
+    K2 = 0.0
+    Kr = 0.0
+    Kb1 = 0.0
+    Kb2 = 0.0
+    for k in range(pts.shape[0] - 1):
+        a0 = pts[k]
+        a1 = pts[k + 1]
+        if a1 <= a0:
+            continue
+        nsub = int(math.ceil((a1 - a0) / _SM_HMAX))
+        step = (a1 - a0) / nsub
+        for sb in range(nsub):
+            lo = a0 + sb * step
+            half = 0.5 * step
+            mid = lo + half
+            for g in range(_SM_NG):
+                xi = mid + half * _SMG_X[g]
+                w = half * _SMG_W[g] * _phi(xi)
+                f0, f1, f2 = sigma3(act, b1 + s1 * xi)
+                I0, I1, I2 = _inner_smooth(act, b2 + slope * xi, S, brk)
+                wf0 = w * f0
+                wf1 = w * f1
+                K += wf0 * I0
+                K1 += w * f2 * I0
+                K2 += wf0 * I2
+                Kr += wf1 * I1
+                Kb1 += wf1 * I0
+                Kb2 += wf0 * I1
+    return K, K1, K2, Kr, Kb1, Kb2
+
+
+@njit(cache=True)
+def pop_pair(act, method, q1, q2, r, det, b1, b2, nodes, weights):
+    """(K, K1, K2, Kr, Kb1, Kb2) of the pair with variances q1, q2, covariance r, determinant
+    det = q1 q2 - r^2 (computed by the caller, see det_from_rows) and means b1, b2."""
     if act == IDENTITY:
         return r + b1 * b2, 0.0, 0.0, 1.0, b2, b1
     if act == QUADRATIC:
@@ -250,19 +439,21 @@ def pop_pair(act, method, q1, q2, r, b1, b2, nodes, weights):
                 2.0 * b1 * (q2 + b2 * b2) + 4.0 * b2 * r, 2.0 * b2 * (q1 + b1 * b1) + 4.0 * b1 * r)
     if method == CLOSED:
         if act == RELU:
-            return _relu_closed(q1, q2, r)
+            return _relu_closed(q1, q2, r, det)
         if act == ERF:
-            return _erf_closed(q1, q2, r)
+            return _erf_closed(q1, q2, r, det)
     if act == RELU:
-        return _quad_relu(q1, q2, r, b1, b2)
-    return _quad_gh(act, q1, q2, r, b1, b2, nodes, weights)
+        return _quad_relu(q1, q2, r, det, b1, b2)
+    if method == GH or act < 0:
+        return _quad_gh(act, q1, q2, r, det, b1, b2, nodes, weights)
+    return _smooth_pair(act, q1, q2, r, det, b1, b2)
 
 
 @njit(cache=True, parallel=True)
-def pop_pair_table(act, method, q1, q2, r, b1, b2, nodes, weights, out):
+def pop_pair_table(act, method, q1, q2, r, det, b1, b2, nodes, weights, out):
     """out[k] = pair(...) for flat arrays of pair parameters; out has shape (n, 6)."""
     for k in prange(q1.shape[0]):
-        res = pop_pair(act, method, q1[k], q2[k], r[k], b1[k], b2[k], nodes, weights)
+        res = pop_pair(act, method, q1[k], q2[k], r[k], det[k], b1[k], b2[k], nodes, weights)
         for c in range(6):
             out[k, c] = res[c]
 
@@ -319,6 +510,21 @@ def angle(y, x):
     return math.pi - at if x < 0.0 else at
 
 
+@njit(cache=True)
+def _det_block(wi, WT, jj, d, qi, qj):
+    """det_from_rows for row i (wi) against column jj of the transposed block WT."""
+    n1 = math.sqrt(qi * d)
+    n2 = math.sqrt(qj * d)
+    dm = 0.0
+    dp = 0.0
+    for q in range(d):
+        x = wi[q] / n1
+        y = WT[q, jj] / n2
+        dm += (x - y) * (x - y)
+        dp += (x + y) * (x + y)
+    return qi * qj * dm * dp * 0.25
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc, WT, accJ, vec):
     """Closed-form relu without bias on block pair rows [i0, i1) x [j0, j1).
@@ -340,6 +546,7 @@ def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc, WT, accJ, vec):
     krv = vec[5]
     stv = vec[6]
     wi = vec[7]
+    dtv = vec[8]
     for jj in range(nj):
         j = j0 + jj
         aJ[jj] = theta[j, 0]
@@ -367,13 +574,19 @@ def _relu_block(theta, sq, i0, i1, j0, j1, diag, d, acc, WT, accJ, vec):
             rv[jj] *= inv_d
         if diag:
             rv[i - j0] = qi  # the pair (i, i): r = q_i exactly, so the angle is exactly 0
+        for jj in range(nj):
+            r = rv[jj]
+            dtv[jj] = qi * qJ[jj] - r * r
+        for jj in range(nj):  # near-parallel and antiparallel pairs (rare): the determinant without cancellation
+            if dtv[jj] <= DET_RECOMPUTE * qi * qJ[jj] and qJ[jj] > 0.0:
+                dtv[jj] = _det_block(wi, WT, jj, d, qi, qJ[jj])
         A = 0.0
         Q = 0.0
         for jj in range(nj):
             r = rv[jj]
             ok = 1.0 if qJ[jj] > 0.0 else 0.0
-            sin_s = math.sqrt(max(qi * qJ[jj] - r * r, 0.0))
-            pa = math.pi - angle(sin_s, r)
+            sin_s = math.sqrt(max(dtv[jj], 0.0))
+            pa = angle(sin_s, -r)  # pi - angle, accurate for antiparallel pairs
             K = ok * (sin_s + pa * r) * inv_2pi
             st = ok * sin_s * inv_2pi
             kr = ok * pa * inv_2pi
@@ -424,7 +637,8 @@ def _generic_block(theta, sq, i0, i1, j0, j1, diag, d, bias, act, method, nodes,
             aj = theta[j, 0]
             bj = theta[j, 1 + d] if bias else 0.0
             r = _dot(theta, i, theta, j, d) * inv_d if j != i else sq[i]
-            K, K1, K2, Kr, Kb1, Kb2 = pop_pair(act, method, sq[i], sq[j], r, bi, bj, nodes, weights)
+            det = det_from_rows(theta, i, theta, j, d, sq[i], sq[j], r) if j != i else 0.0
+            K, K1, K2, Kr, Kb1, Kb2 = pop_pair(act, method, sq[i], sq[j], r, det, bi, bj, nodes, weights)
             A += aj * K
             Q += aj * K1
             B += aj * Kb1
@@ -477,7 +691,7 @@ def pop_interaction(theta, d, bias, act, method, nodes, weights, acc):
     for P in prange(nsb):
         WT = np.empty((d, BLOCK))  # scratch, allocated once per super-block task
         accJ = np.empty((d + 2, BLOCK))
-        vec = np.empty((8, max(BLOCK, d)))
+        vec = np.empty((9, max(BLOCK, d)))
         b0 = P * nblk // nsb
         b1 = (P + 1) * nblk // nsb
         for I in range(b0, b1):
@@ -497,7 +711,7 @@ def pop_interaction(theta, d, bias, act, method, nodes, weights, acc):
                 continue  # the dummy super-block of an odd count
             WT = np.empty((d, BLOCK))
             accJ = np.empty((d + 2, BLOCK))
-            vec = np.empty((8, max(BLOCK, d)))
+            vec = np.empty((9, max(BLOCK, d)))
             lo = min(P, Qb)
             hi = max(P, Qb)
             for I in range(lo * nblk // nsb, (lo + 1) * nblk // nsb):
@@ -530,7 +744,8 @@ def population_velocities(theta, teacher, d, bias, act, method, nodes, weights, 
             ak = teacher[k, 0]
             qk = _dot(teacher, k, teacher, k, d) * inv_d
             r = _dot(theta, i, teacher, k, d) * inv_d
-            K, K1, K2, Kr, Kb1, Kb2 = pop_pair(act, method, qi, qk, r, bi, teacher[k, 1 + d], nodes, weights)
+            det = det_from_rows(theta, i, teacher, k, d, qi, qk, r)
+            K, K1, K2, Kr, Kb1, Kb2 = pop_pair(act, method, qi, qk, r, det, bi, teacher[k, 1 + d], nodes, weights)
             tA += ak * K
             tQ += ak * K1
             tB += ak * Kb1
@@ -561,8 +776,9 @@ def pop_teacher_energy(teacher, d, act, method, nodes, weights):
         s = 0.0
         for l in range(kt):
             ql = _dot(teacher, l, teacher, l, d) * inv_d
-            r = _dot(teacher, k, teacher, l, d) * inv_d
-            res = pop_pair(act, method, qk, ql, r, teacher[k, 1 + d], teacher[l, 1 + d], nodes, weights)
+            r = _dot(teacher, k, teacher, l, d) * inv_d if l != k else qk
+            det = det_from_rows(teacher, k, teacher, l, d, qk, ql, r) if l != k else 0.0
+            res = pop_pair(act, method, qk, ql, r, det, teacher[k, 1 + d], teacher[l, 1 + d], nodes, weights)
             s += teacher[l, 0] * res[0]
         part[k] = teacher[k, 0] * s
     tot = 0.0
