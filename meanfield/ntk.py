@@ -36,6 +36,7 @@ import numpy as np
 from ._kernels import ntk as _k
 from ._kernels import population as _kp
 from .activations import Activation, get_activation
+from .validate import check_int, check_number
 from .errors import ConfigError
 from .scaling import get_scaling
 
@@ -62,16 +63,6 @@ _NEGLIGIBLE_WEIGHT = 1e-20  # Gauss-Hermite (products of) weights below this are
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _finite(key, value, allowed, *, positive=False, nonnegative=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, allowed) from None
-    if not math.isfinite(v) or (positive and v <= 0) or (nonnegative and v < 0):
-        raise ConfigError(key, value, allowed)
-    return v
-
-
 def _layer_lr(layer_lr):
     try:
         vals = tuple(layer_lr)
@@ -79,9 +70,8 @@ def _layer_lr(layer_lr):
         raise ConfigError("layer_lr", layer_lr, "three non-negative numbers (eta_a, eta_w, eta_b)") from None
     if len(vals) != 3:
         raise ConfigError("layer_lr", layer_lr, "three non-negative numbers (eta_a, eta_w, eta_b)")
-    return tuple(
-        _finite("layer_lr", v, "three non-negative numbers (eta_a, eta_w, eta_b)", nonnegative=True) for v in vals
-    )
+    return tuple(check_number("layer_lr", v, low=0, allowed="three non-negative numbers (eta_a, eta_w, eta_b)")
+                 for v in vals)
 
 
 def _inputs(X, key, d=None):
@@ -255,19 +245,17 @@ def empirical_ntk(
     X1 = _inputs(X1, "X1", d)
     symmetric = X2 is None
     X2 = X1 if symmetric else _inputs(X2, "X2", d)
-    eta = _finite("lr", lr, "a finite positive number", positive=True)
+    eta = check_number("lr", lr, low=0, low_open=True)
     eta_a, eta_w, eta_b = _layer_lr(layer_lr)
     if not bias:
         eta_b = 0.0
     if m is None:
         m = width
-    elif isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ConfigError("m", m, "a positive integer")
+    else:
+        check_int("m", m, low=1, allowed="a positive integer")
     if block is None:
         block = max(1, _SLAB_ELEMENTS // width)
-    elif isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
-        raise ConfigError("block", block, "a positive integer")
-    block = int(block)
+    block = check_int("block", block, low=1, allowed="a positive integer")
 
     pref = eta * float(m) ** (sc.beta - 2.0 * sc.alpha)
     a = np.ascontiguousarray(theta[:, 0])
@@ -480,11 +468,11 @@ def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=N
     act = get_activation(activation)
     if method not in ("auto", "closed", "quadrature"):
         raise ConfigError("method", method, "one of auto, closed, quadrature")
-    if quad_points is not None and (isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer))
-                                    or not 2 <= quad_points <= MAX_QUAD_POINTS):
-        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer between "
-                          f"2 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
-    s2 = _finite("activation_scale", activation_scale, "a finite number") ** 2
+    if quad_points is not None:
+        check_int("quad_points", quad_points, low=2, high=MAX_QUAD_POINTS,
+                  allowed=f"None (nodes chosen from the integrand) or an integer between 2 and {MAX_QUAD_POINTS} "
+                          "(Gauss-Hermite overflows beyond)")
+    s2 = check_number("activation_scale", activation_scale) ** 2
     q1 = np.asarray(q1, dtype=np.float64)
     q2 = np.asarray(q2, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
@@ -559,22 +547,21 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
     d = X1.shape[1]
     symmetric = X2 is None
     X2 = X1 if symmetric else _inputs(X2, "X2", d)
-    sw2 = _finite("sigma_w", sigma_w, "a finite number") ** 2
-    sa2 = _finite("sigma_a", sigma_a, "a finite number") ** 2
-    sb2 = _finite("sigma_b", sigma_b, "a finite number") ** 2 if bias else 0.0
-    eta = _finite("lr", lr, "a finite positive number", positive=True)
+    sw2 = check_number("sigma_w", sigma_w) ** 2
+    sa2 = check_number("sigma_a", sigma_a) ** 2
+    sb2 = check_number("sigma_b", sigma_b) ** 2 if bias else 0.0
+    eta = check_number("lr", lr, low=0, low_open=True)
     eta_a, eta_w, eta_b = _layer_lr(layer_lr)
     if not bias:
         eta_b = 0.0
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ConfigError("depth", depth, "a positive integer (number of hidden layers)")
+    check_int("depth", depth, low=1, allowed="a positive integer (number of hidden layers)")
     if method not in ("auto", "closed", "quadrature"):
         raise ConfigError("method", method, "one of auto, closed, quadrature")
-    if quad_points is not None and (isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer))
-                                    or not 2 <= quad_points <= MAX_QUAD_POINTS):
-        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer between "
-                          f"2 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
-    s2 = _finite("activation_scale", activation_scale, "a finite number") ** 2
+    if quad_points is not None:
+        check_int("quad_points", quad_points, low=2, high=MAX_QUAD_POINTS,
+                  allowed=f"None (nodes chosen from the integrand) or an integer between 2 and {MAX_QUAD_POINTS} "
+                          "(Gauss-Hermite overflows beyond)")
+    s2 = check_number("activation_scale", activation_scale) ** 2
 
     def expect(q1, q2, c, det):
         ess, edd = _expectations(act, q1, q2, c, det, method, quad_points)

@@ -36,6 +36,7 @@ from ._kernels import advance as _adv
 from ._kernels import population as _kp
 from .activations import Activation, get_activation
 from .errors import ConfigError
+from .validate import check_int
 from .flow import Dynamics, Flow, flow_from_field
 from .model import Model, check_particles, kernels_for
 
@@ -107,10 +108,9 @@ def _check_method(method, quad_points):
         raise ConfigError("method", method, "one of " + ", ".join(METHODS))
     if quad_points is None:
         return
-    if isinstance(quad_points, bool) or not isinstance(quad_points, (int, np.integer)) \
-            or not 4 <= quad_points <= MAX_QUAD_POINTS:
-        raise ConfigError("quad_points", quad_points, f"None (nodes chosen from the integrand) or an integer "
-                          f"between 4 and {MAX_QUAD_POINTS} (Gauss-Hermite overflows beyond)")
+    check_int("quad_points", quad_points, low=4, high=MAX_QUAD_POINTS,
+              allowed=f"None (nodes chosen from the integrand) or an integer between 4 and {MAX_QUAD_POINTS} "
+                      "(Gauss-Hermite overflows beyond)")
 
 
 def _method_code(act: Activation, method: str, has_bias: bool, quad_points=None) -> int:

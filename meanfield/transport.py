@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .validate import check_int, check_number
 from .errors import ConfigError, MeanfieldError
 
 __all__ = [
@@ -207,22 +208,6 @@ def _check_pair(mu, nu, weights_mu, weights_nu):
     a, ua = _check_weights(weights_mu, x.shape[0], "weights_mu")
     b, ub = _check_weights(weights_nu, y.shape[0], "weights_nu")
     return x, y, a, b, ua and ub
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(name, value, f"an integer >= {minimum}")
-    return int(value)
-
-
-def _positive_float(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(name, value, "a positive finite number") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ConfigError(name, value, "a positive finite number")
-    return v
 
 
 def _sqdist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -414,7 +399,7 @@ def exact(mu, nu, *, weights_mu=None, weights_nu=None, solver="auto", max_iter=N
             solver = "emd"
     elif solver == "assignment" and not square_uniform:
         raise ConfigError("solver", solver, "'emd' or 'lazy' (the assignment solver needs m = n, uniform weights)")
-    cap = _emd_cap(m, n) if max_iter is None else _positive_int(max_iter, "max_iter")
+    cap = _emd_cap(m, n) if max_iter is None else check_int("max_iter", max_iter, low=1)
     params = {"solver": solver, "m": m, "n": n, "p": x.shape[1]}
 
     if solver == "assignment":
@@ -501,8 +486,8 @@ def _symmetric_plan(a, cost, reg_abs, max_iter, tol):
 
 
 def _sinkhorn_setup(x, y, reg, log_domain, max_iter, tol):
-    reg = _positive_float(reg, "reg")
-    tol = _positive_float(tol, "tol")
+    reg = check_number("reg", reg, low=0, low_open=True)
+    tol = check_number("tol", tol, low=0, low_open=True)
     cost = _sqdist(x, y)
     median = float(np.median(cost))
     if median == 0.0:
@@ -511,7 +496,7 @@ def _sinkhorn_setup(x, y, reg, log_domain, max_iter, tol):
     if log_domain is None:
         # The scaling iterations underflow once exp(-C/eps) does: use the log domain for small eps.
         log_domain = bool(cost.max() / reg_abs > 50.0)
-    cap = 10_000 if max_iter is None else _positive_int(max_iter, "max_iter")
+    cap = 10_000 if max_iter is None else check_int("max_iter", max_iter, low=1)
     params = {"reg": reg, "reg_abs": reg_abs, "median_cost": median, "log_domain": bool(log_domain),
               "max_iter": cap, "tol": tol, "m": x.shape[0], "n": y.shape[0], "p": x.shape[1]}
     return cost, reg_abs, bool(log_domain), cap, tol, params
@@ -656,12 +641,12 @@ def sliced(mu, nu, *, weights_mu=None, weights_nu=None, n_projections=200, seed=
     ``w2(method="auto")`` as an estimate of W2.
     """
     x, y, a, b, _ = _check_pair(mu, nu, weights_mu, weights_nu)
-    n_projections = _positive_int(n_projections, "n_projections", 2)
-    seed = _positive_int(seed, "seed", 0)
+    n_projections = check_int("n_projections", n_projections, low=2)
+    seed = check_int("seed", seed, low=0)
     p = x.shape[1]
     if chunk is None:
         chunk = max(1, min(n_projections, (256 << 20) // (16 * (x.shape[0] + y.shape[0]))))
-    chunk = _positive_int(chunk, "chunk")
+    chunk = check_int("chunk", chunk, low=1)
     rng = np.random.default_rng(seed)
     proj = rng.standard_normal((p, n_projections))
     proj /= np.linalg.norm(proj, axis=0, keepdims=True)
@@ -724,9 +709,9 @@ def subsampled(
     :func:`gelbrich_bound` (or :func:`sliced`).
     """
     x, y, a, b, uniform = _check_pair(mu, nu, weights_mu, weights_nu)
-    size = _positive_int(size, "size")
-    n_subsets = _positive_int(n_subsets, "n_subsets", 2)
-    seed = _positive_int(seed, "seed", 0)
+    size = check_int("size", size, low=1)
+    n_subsets = check_int("n_subsets", n_subsets, low=2)
+    seed = check_int("seed", seed, low=0)
     m, n = x.shape[0], y.shape[0]
     can_pair = uniform and m == n
     if paired is None:
@@ -837,9 +822,9 @@ def bracket(mu, nu, *, weights_mu=None, weights_nu=None, size=2000, candidates=3
     independent clouds in R^17, 30-40 % in R^3, where the subsample's potentials extend poorly.
     """
     x, y, a, b, uniform = _check_pair(mu, nu, weights_mu, weights_nu)
-    size = _positive_int(size, "size", 2)
-    candidates = _positive_int(candidates, "candidates")
-    seed = _positive_int(seed, "seed", 0)
+    size = check_int("size", size, low=2)
+    candidates = check_int("candidates", candidates, low=1)
+    seed = check_int("seed", seed, low=0)
     m, n = x.shape[0], y.shape[0]
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
