@@ -36,7 +36,7 @@ import numpy as np
 from ._kernels import ntk as _k
 from ._kernels import population as _kp
 from .activations import Activation, get_activation
-from .validate import check_int, check_number
+from .validate import check_choice, check_int, check_number
 from .errors import ConfigError
 from .scaling import get_scaling
 
@@ -426,6 +426,16 @@ def _gauss_hermite(act, q1, q2, c, quad_points):
     return ess.reshape(shape), edd.reshape(shape)
 
 
+def _check_rule(method, quad_points, activation_scale) -> float:
+    """Check the integration settings shared by the kernel functions; return the squared activation scale."""
+    check_choice("method", method, ("auto", "closed", "quadrature"))
+    if quad_points is not None:
+        check_int("quad_points", quad_points, low=2, high=MAX_QUAD_POINTS,
+                  allowed=f"None (nodes chosen from the integrand) or an integer between 2 and {MAX_QUAD_POINTS} "
+                          "(Gauss-Hermite overflows beyond)")
+    return check_number("activation_scale", activation_scale) ** 2
+
+
 def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=None, activation_scale=1.0):
     r"""Gaussian expectations of products of the activation and of its derivative.
 
@@ -466,13 +476,7 @@ def gaussian_expectations(activation, q1, q2, c, *, method="auto", quad_points=N
     singularities in units of the standard deviation, which shrinks as the variances grow.
     """
     act = get_activation(activation)
-    if method not in ("auto", "closed", "quadrature"):
-        raise ConfigError("method", method, "one of auto, closed, quadrature")
-    if quad_points is not None:
-        check_int("quad_points", quad_points, low=2, high=MAX_QUAD_POINTS,
-                  allowed=f"None (nodes chosen from the integrand) or an integer between 2 and {MAX_QUAD_POINTS} "
-                          "(Gauss-Hermite overflows beyond)")
-    s2 = check_number("activation_scale", activation_scale) ** 2
+    s2 = _check_rule(method, quad_points, activation_scale)
     q1 = np.asarray(q1, dtype=np.float64)
     q2 = np.asarray(q2, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
@@ -555,13 +559,7 @@ def _analytic(X1, X2, activation, sigma_w, sigma_a, sigma_b, bias, lr, layer_lr,
     if not bias:
         eta_b = 0.0
     check_int("depth", depth, low=1, allowed="a positive integer (number of hidden layers)")
-    if method not in ("auto", "closed", "quadrature"):
-        raise ConfigError("method", method, "one of auto, closed, quadrature")
-    if quad_points is not None:
-        check_int("quad_points", quad_points, low=2, high=MAX_QUAD_POINTS,
-                  allowed=f"None (nodes chosen from the integrand) or an integer between 2 and {MAX_QUAD_POINTS} "
-                          "(Gauss-Hermite overflows beyond)")
-    s2 = check_number("activation_scale", activation_scale) ** 2
+    s2 = _check_rule(method, quad_points, activation_scale)
 
     def expect(q1, q2, c, det):
         ess, edd = _expectations(act, q1, q2, c, det, method, quad_points)

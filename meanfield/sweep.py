@@ -523,8 +523,9 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
         except (OSError, TimeoutError) as exc:
             raise ConfigError("--scheduler", scheduler, f"the address of a running Dask scheduler ({exc})") from None
     try:
-        if log is not None and client.dashboard_link:
-            log(f"Dask dashboard: {client.dashboard_link}")
+        if log is not None:
+            where = "local cluster" if cluster is not None else "cluster"
+            log(f"Dask {where}: scheduler {client.scheduler.address}, dashboard {client.dashboard_link}")
         try:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "runs").mkdir(exist_ok=True)

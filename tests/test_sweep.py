@@ -116,8 +116,11 @@ def real_cluster(tmp_path):
 
 def test_local_real_cluster_and_one_by_one_agree_bitwise(tmp_path, real_cluster):
     cfg = _config(tmp_path)
-    local = sweep(cfg, tmp_path / "local", workers=2, progress=False)
+    said = []
+    local = sweep(cfg, tmp_path / "local", workers=2, progress=False, log=said.append)
     assert local.counts() == {"completed": 8} and len(local) == 8
+    # the local cluster listens on loopback only, and says where its dashboard is
+    assert said[0].startswith("Dask local cluster: scheduler tcp://127.0.0.1:") and "dashboard http://127.0.0.1:" in said[0]
     address, _ = real_cluster
     remote = sweep(cfg, tmp_path / "remote", scheduler=address, progress=False)
     a, b = _final_states(local.folder), _final_states(remote.folder)
