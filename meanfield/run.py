@@ -766,6 +766,6 @@ def _pde_figure(plan, runs, path):
         ax1.set(xlabel="s = |w| / sqrt(d)", ylabel="density of s")
     ax1.set_title(f"density at t = {t_last:g}")
     fig.suptitle(f"{cfg.name}: mean-field PDE ({cfg.pde['setting']}), {cfg.model['activation']}, "
-                 f"{' x '.join(map(str, np.atleast_1d(cfg.pde['cells'])))} cells")
+                 f"{' x '.join(map(str, np.broadcast_to(cfg.pde['cells'], (2 if cfg.pde['setting'] == 'plane' else 1,))))} cells")
     fig.savefig(path, dpi=100)
     plt.close(fig)
