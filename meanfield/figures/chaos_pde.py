@@ -194,16 +194,15 @@ def plot(numbers: dict, path) -> None:
         ax.set(xlabel="width m (number of particles)",
                ylabel="distance to the PDE at T (risk; W2 in weight units)",
                title=titles[key].format(T=cfg["T"]) + f"\n{cfg['cells']} cells per axis, {seeds}")
-        ax.title.set_fontsize(9)
+        note = ""
         if key == "plane" and res.get("w2"):
             h = float(np.hypot(*res["h"]) / math.sqrt(12))
             ax.axhline(h, color="C3", ls="--", lw=0.8, label=f"grid floor ~ h/sqrt(6) = {h:.2g}")
-            ax.text(0.02, 0.6, "W2 in 2-D: ~ sqrt(log m / m) plus the grid floor,\nso its slope is shallower "
-                    "than -1/2 (expected)", transform=ax.transAxes, fontsize=7, va="bottom")
+            note = "\nW2 in 2-D ~ sqrt(log m / m) + grid floor: slope shallower than -1/2 (expected)"
         if key == "radial" and res["slope_risk"] > -0.35:
-            ax.text(0.02, 0.6, "risk difference: not at the m^-1/2 rate here (a bias of the\nparticles' Heun "
-                    "step and the grid, not asserted by the tests)", transform=ax.transAxes, fontsize=7,
-                    va="bottom")
+            note = "\nrisk difference: not at the m^-1/2 rate here (bias of the particles' Heun step\nand " \
+                   "the grid; its slope is not asserted by the tests)"
+        ax.set_title(ax.get_title() + note, fontsize=8)
         finish(ax)
     quick = " (quick mode: small sizes)" if numbers.get("quick") else ""
     fig.suptitle(f"Propagation of chaos against the grid PDE{quick}; meanfield {numbers['version']}", fontsize=10)
