@@ -789,10 +789,9 @@ class Recorder:
             g.attrs["rebuildable"] = False
             g.create_dataset("teacher", data=ds.teacher)
             return
-        from .pde import PlaneProblem, RadialProblem
-
-        if isinstance(ds, (PlaneProblem, RadialProblem)):  # a PDE on the Gaussian population (finite data: a Dataset)
-            radial = isinstance(ds, RadialProblem)
+        pde = sys.modules.get(f"{__package__}.pde")  # a PDE problem implies the module is loaded: never import it here
+        if pde is not None and isinstance(ds, (pde.PlaneProblem, pde.RadialProblem)):  # PDE on the Gaussian population
+            radial = isinstance(ds, pde.RadialProblem)
             g.attrs["name"] = "gaussian_teacher (teacher rings)" if radial else "gaussian_teacher"
             g.attrs["recipe"] = _to_json({"kind": "gaussian_teacher", "activation": ds.activation,
                                           "teacher_rows": "(a*, s*)" if radial else "(a*, w*)"})
