@@ -326,15 +326,45 @@ def check_layout(f: h5py.File, path) -> None:
     _require(f, path, "parameters/status", h5py.Dataset)
     _require(f, path, "particles", h5py.Group)
     flows = flow_names(f, path)
-    if PRIMARY not in flows:
+    fields = field_names(f, path)
+    if PRIMARY not in flows and not fields:  # a PDE run records a field (/fields/density) and no particles
         raise FileFormatError(path, f"is not a complete meanfield trajectory: /particles/{PRIMARY} is missing")
     for name in flows:
         _check_flow(f, path, name)
+    for name in fields:
+        _check_field(f, path, name)
 
 
 def flow_names(f, path):
     with guard(path, "/particles"):
         return tuple(k for k in f["particles"] if isinstance(f["particles"][k], h5py.Group))
+
+
+def field_names(f, path):
+    """Names of the groups under /fields (none in a particle run)."""
+    with guard(path, "/fields"):
+        if "fields" not in f:
+            return ()
+        if not isinstance(f["fields"], h5py.Group):
+            raise FileFormatError(path, "is not a valid meanfield trajectory: /fields is not a group")
+        return tuple(k for k in f["fields"] if isinstance(f["fields"][k], h5py.Group))
+
+
+def _check_field(f, path, name):
+    base = f"fields/{name}"
+    for part in ("step", "time", "value"):
+        _require(f, path, f"{base}/{part}", h5py.Dataset)
+    with guard(path, f"/{base}"):
+        shape = f[f"{base}/value"].shape
+        cells = f[base].attrs.get("cells")
+        lower, upper = f[base].attrs.get("lower"), f[base].attrs.get("upper")
+    if cells is None or lower is None or upper is None:
+        raise FileFormatError(path, f"is not a valid meanfield trajectory: /{base} lacks its grid attributes "
+                                    "lower, upper, cells")
+    if tuple(int(c) for c in np.asarray(cells).reshape(-1)) != tuple(shape[1:]) or \
+            np.asarray(lower).size != len(shape) - 1 or np.asarray(upper).size != len(shape) - 1:
+        raise FileFormatError(path, f"is not a valid meanfield trajectory: /{base}/value has shape {shape}, "
+                                    f"not (T, *cells) with cells = {np.asarray(cells).tolist()}")
 
 
 def _check_flow(f, path, name):

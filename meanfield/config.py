@@ -1,14 +1,17 @@
 """Run configuration: a TOML file in, a validated :class:`RunConfig` out, before anything is built or written.
 
-A configuration has six tables; docs/config.md shows every key with its default and what is allowed::
+A configuration has six tables (seven for the PDE); docs/config.md shows every key with its default and what is
+allowed::
 
     [data]       kind = "teacher_student" | "digits" | "npz" | "csv"  (finite data), or
-                 kind = "gaussian_teacher" (Gaussian inputs and a teacher: population and online flows)
+                 kind = "gaussian_teacher" (Gaussian inputs and a teacher: population, online and pde flows)
     [model]      the fields of meanfield.Model (d is taken from the data) and seed (initial particles)
-    [dynamics]   kind = "particle" | "linearized" | "population" | "online", then the fields of meanfield.Dynamics
-    [run]        t_end or n_steps, snapshot_every, scalings (presets run from the same initial particles)
+    [dynamics]   kind = "particle" | "linearized" | "population" | "online" | "pde", then the fields of
+                 meanfield.Dynamics
+    [run]        t_end or n_steps, snapshot_every (pde: t_end, snapshot_dt), scalings
     [observers]  record (names of meanfield.observers.OBSERVERS), kernel_points, w2_method, seed
     [output]     dir, compression, particles_dtype, particle_subset, figure
+    [pde]        dynamics.kind = "pde" only: setting, cells, extent, tolerance, ... (meanfield.pde)
 
 :func:`load` checks every key: its type, range and finiteness, the combinations of keys, that the files it
 names exist and have the right format, and that the arrays of the run fit in memory. The first problem is
@@ -26,7 +29,7 @@ import copy
 import os
 import tomllib
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,7 @@ FINITE_KINDS = ("teacher_student", "digits", "npz", "csv")
 DATA_KINDS = FINITE_KINDS + ("gaussian_teacher",)
 #: Dynamics kinds: the data kind each needs.
 DYNAMICS_KINDS = {"particle": FINITE_KINDS, "linearized": FINITE_KINDS, "population": ("gaussian_teacher",),
-                  "online": ("gaussian_teacher",)}
+                  "online": ("gaussian_teacher",), "pde": DATA_KINDS}
 
 _ACTIVATIONS = ("identity", "relu", "erf", "tanh", "sigmoid", "softplus", "quadratic")
 _PRESETS = ("mean_field", "ntk", "lazy", "explicit")
@@ -149,6 +152,37 @@ def _optional_str(key, v):
     return check_str(key, v, allowed="a non-empty string (leave the key out for none)")
 
 
+def _teacher_rows(key, v):
+    allowed = "inline rows [[a*, w*], ...] (plane) or [[a*, s*], ...] (radial) of two finite numbers each"
+    if not isinstance(v, list) or not v or not all(isinstance(r, list) and len(r) == 2 for r in v):
+        raise ConfigError(key, v, allowed)
+    return [[check_number(key, x, allowed=allowed) for x in r] for r in v]
+
+
+def _cells(key, v):
+    if isinstance(v, list):
+        if len(v) != 2:
+            raise ConfigError(key, v, "an integer >= 8 or two of them [na, nw] (plane)")
+        return [check_int(key, x, low=8, allowed="integers >= 8") for x in v]
+    return check_int(key, v, low=8, allowed="an integer >= 8 (or [na, nw] in the plane)")
+
+
+def _extent(key, v):
+    allowed = "a half-width > 0 or two [E_a, E_w] (plane), or s_max > 0 (radial)"
+    if isinstance(v, list):
+        if len(v) != 2:
+            raise ConfigError(key, v, allowed)
+        return [check_number(key, x, low=0, low_open=True, allowed=allowed) for x in v]
+    return check_number(key, v, low=0, low_open=True, allowed=allowed)
+
+
+def _nonzero(key, v):
+    x = check_number(key, v, allowed="a finite non-zero number")
+    if x == 0:
+        raise ConfigError(key, v, "a finite non-zero number")
+    return x
+
+
 _COMMON = {"n_test": (_int(0), 0), "seed": (_int(0), 0), "dtype": (_dtype, "float64")}
 _DATA = {
     "teacher_student": {"d": (_int(1), _REQUIRED), "n_train": (_int(1), _REQUIRED), "k": (_int(1), 1),
@@ -164,7 +198,7 @@ _DATA = {
             "delimiter": (_str, ","), "name": (_str, None), **_COMMON},
     "gaussian_teacher": {"d": (_int(1), None), "k": (_int(1), 1), "activation": (_choice(_ACTIVATIONS), None),
                          "bias": (check_bool, False), "seed": (_int(0), 0), "teacher_file": (_path, None),
-                         "teacher_key": (_str, "teacher")},
+                         "teacher_key": (_str, "teacher"), "teacher": (_teacher_rows, None)},
 }
 _TABLES = {
     "model": {"m": (_int(1), _REQUIRED), "activation": (_choice(_ACTIVATIONS), "relu"),
@@ -178,14 +212,30 @@ _TABLES = {
                  "temperature": (_num(0), 0.0), "weight_decay": (_num(0), 0.0), "layer_lr": (_layer_lr, [1.0, 1.0, 1.0]),
                  "batch_size": (_int(1), None), "seed": (_int(0, 2**63 - 1), 0)},
     "run": {"t_end": (_num(0), None), "n_steps": (_int(0), None), "snapshot_every": (_int(1), 10),
-            "scalings": (_names(_PRESETS), None)},
+            "snapshot_dt": (_num(0, True), None), "scalings": (_names(_PRESETS), None)},
     "observers": {"record": (_names(_OBSERVERS), ["risks", "motion", "w2"]), "kernel_points": (_int(2), 128),
                   "w2_method": (_choice(_W2_METHODS), "auto"), "seed": (_int(0), 0)},
     "output": {"dir": (_str, "results"), "compression": (_choice(_COMPRESSIONS), "gzip"),
                "particles_dtype": (_dtype, "float64"), "particle_subset": (_subset, None),
                "figure": (check_bool, True)},
 }
-TABLES = ("data",) + tuple(_TABLES)
+#: The [pde] table (dynamics.kind = "pde"); defaults are filled for the keys of the chosen setting only.
+_PDE = {"setting": (_choice(("plane", "radial")), "plane"), "cells": (_cells, 128), "extent": (_extent, None),
+        "tolerance": (lambda k, v: check_number(k, v, low=0, high=0.1, low_open=True), 1e-6),
+        "margin": (_num(1), 1.5), "order": (_int(1, 2), 2),
+        "cfl": (lambda k, v: check_number(k, v, low=0, high=1, low_open=True), 0.9),
+        "dt_max": (_num(0, True), None), "quad_points": (_int(4, 300), 300), "a0": (_nonzero, 1.0),
+        "radial_points": (_int(8, 400), 64), "angular_points": (_int(4, 400), 48), "density_every": (_int(1), 1)}
+#: Keys of [pde] that belong to one setting only (plane population: quad_points; radial: a0 and the rules).
+_PDE_ONLY = {"quad_points": "plane", "a0": "radial", "radial_points": "radial", "angular_points": "radial"}
+#: Keys of other tables that a PDE run does not use: refused when given, their defaults not filled.
+_PDE_UNUSED = {"model": ("m", "symmetric", "sigma_b", "dtype", "seed", "lazy_scale", "alpha", "beta", "c"),
+               "dynamics": ("dt", "integrator", "batch_size", "seed"), "run": ("n_steps", "snapshot_every"),
+               "output": ("particles_dtype", "particle_subset"),
+               "observers": ("record", "kernel_points", "w2_method", "seed")}
+#: Odd activations: their average over directions is 0 (no radial setting).
+_ODD = ("erf", "tanh", "identity")
+TABLES = ("data",) + tuple(_TABLES) + ("pde",)
 
 
 def _check_table(name: str, given: dict, rules: dict) -> dict:
@@ -309,6 +359,8 @@ class RunConfig:
     data, model, dynamics, run, observers, output : dict
     source : str
         The file it was read from (its stem names the output files).
+    pde : dict
+        The [pde] table (empty unless ``dynamics.kind = "pde"``).
     """
 
     data: dict
@@ -318,6 +370,7 @@ class RunConfig:
     observers: dict
     output: dict
     source: str = "<dict>"
+    pde: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -326,14 +379,26 @@ class RunConfig:
 
     @property
     def total_steps(self) -> int:
-        """Steps from t = 0 to the end: ``run.n_steps``, or ``run.t_end / dynamics.dt`` rounded."""
+        """Steps from t = 0 to the end: ``run.n_steps``, or ``run.t_end / dynamics.dt`` rounded (not defined for
+        ``dynamics.kind = "pde"``, whose steps are chosen by the CFL rule: see :attr:`snapshot_times`)."""
+        if self.dynamics["kind"] == "pde":
+            raise ConfigError("run.n_steps", None, "no step count for dynamics.kind = 'pde' (run.t_end, "
+                                                   "run.snapshot_dt)")
         if "n_steps" in self.run:
             return int(self.run["n_steps"])
         return int(round(self.run["t_end"] / self.dynamics["dt"]))
 
+    @property
+    def snapshot_times(self) -> np.ndarray:
+        """Snapshot times of a PDE run: ``k * run.snapshot_dt`` for k = 0, 1, ... below ``run.t_end``, then
+        ``run.t_end`` itself (the last interval may be shorter)."""
+        t_end, every = self.run["t_end"], self.run["snapshot_dt"]
+        k = np.arange(int(np.ceil(t_end / every)) + 1, dtype=np.float64) * every
+        return np.append(k[k < t_end - 1e-9 * every], t_end)
+
     def to_dict(self) -> dict:
-        """The tables as plain data (JSON/TOML-serialisable): what result files record."""
-        return copy.deepcopy({t: getattr(self, t) for t in TABLES})
+        """The tables as plain data (JSON/TOML-serialisable): what result files record ([pde] only when set)."""
+        return copy.deepcopy({t: getattr(self, t) for t in TABLES if t != "pde" or self.pde})
 
     def model_kwargs(self, scaling: str) -> dict:
         """The :class:`~meanfield.model.Model` arguments of one preset of ``run.scalings`` (d excluded)."""
@@ -370,12 +435,33 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
         if not isinstance(tables.get(name, {}), dict):
             raise ConfigError(name, tables[name], f"a table [{name}]")
     given = {name: dict(tables.get(name, {})) for name in TABLES}
+    pde_run = given["dynamics"].get("kind") == "pde"
+    if pde_run:
+        for table, keys in _PDE_UNUSED.items():
+            for k in keys:
+                if k in given[table]:
+                    raise ConfigError(f"{table}.{k}", given[table][k], "no value for dynamics.kind = 'pde' (a density "
+                                      "on a grid: no particles, the step chosen by pde.cfl, snapshots every "
+                                      "run.snapshot_dt, fixed observables)")
+    elif given["pde"]:
+        raise ConfigError("pde", given["pde"], "no [pde] table unless dynamics.kind = 'pde'")
 
     data = given["data"]
     kind = check_choice("data.kind", data.pop("kind", "teacher_student"), DATA_KINDS)
     data = {"kind": kind, **_check_table("data", data, _DATA[kind])}
-    out = {name: _check_table(name, given[name], rules) for name, rules in _TABLES.items()}
+    out = {}
+    for name, rules in _TABLES.items():
+        if pde_run:
+            rules = {k: (r, None if k == "m" else d) for k, (r, d) in rules.items() if k not in _PDE_UNUSED.get(name, ())
+                     or k == "m"}
+        out[name] = _check_table(name, given[name], rules)
     model, dyn, run, obs, output = (out[k] for k in ("model", "dynamics", "run", "observers", "output"))
+    if not pde_run:
+        for key, table in (("teacher", data), ("snapshot_dt", run)):
+            if key in table:
+                where = "data" if table is data else "run"
+                raise ConfigError(f"{where}.{key}", table[key], "no value unless dynamics.kind = 'pde' (particle "
+                                  "flows take data.teacher_file and run.snapshot_every)")
 
     dkind = dyn["kind"]
     if kind not in DYNAMICS_KINDS[dkind]:
@@ -403,6 +489,10 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
     if "lazy_scale" in model and "lazy" not in run["scalings"]:
         raise ConfigError("model.lazy_scale", model["lazy_scale"], "no value unless a scaling is 'lazy'")
 
+    if pde_run:
+        run.setdefault("snapshot_dt", 0.1)
+        cfg = RunConfig(data, model, dyn, run, obs, output, source, pde=_check_pde(data, model, dyn, run, given["pde"]))
+        return cfg
     cfg = RunConfig(data, model, dyn, run, obs, output, source)
     n, d = _data_shape(data)
     dynamics = Dynamics(**cfg.dynamics_kwargs())
@@ -420,6 +510,79 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
     if cfg.total_steps == 0 and run.get("t_end", 0) > 0:
         raise ConfigError("run.t_end", run["t_end"], f"at least one step of dt = {dyn['dt']:g} (or 0)")
     return cfg
+
+
+def _check_pde(data, model, dyn, run, given) -> dict:
+    """The [pde] table and the combinations a PDE run needs (meanfield.pde: plane and radial settings)."""
+    from .pde import PDEParams
+
+    setting = check_choice("pde.setting", given.get("setting", "plane"), ("plane", "radial"))
+    gaussian = data["kind"] == "gaussian_teacher"
+    for key, where in _PDE_ONLY.items():
+        if key in given and (where != setting or (key == "quad_points" and not gaussian)):
+            raise ConfigError(f"pde.{key}", given[key], f"no value for pde.setting = {setting!r} on data.kind = "
+                              f"{data['kind']!r} ({key} is a key of the "
+                              f"{'plane population' if key == 'quad_points' else where} setting)")
+    rules = {k: r for k, r in _PDE.items() if _PDE_ONLY.get(k, setting) == setting
+             and (k != "quad_points" or gaussian)}
+    pde = _check_table("pde", given, rules)
+    if model["scaling"] != "mean_field":
+        raise ConfigError("model.scaling", model["scaling"], "'mean_field' for dynamics.kind = 'pde' (the PDE is "
+                                                             "the mean-field limit)")
+    if run["scalings"] != ["mean_field"]:
+        raise ConfigError("run.scalings", run["scalings"], "['mean_field'] for dynamics.kind = 'pde'")
+    if model["bias"]:
+        raise ConfigError("model.bias", True, "false for dynamics.kind = 'pde' (no bias in either setting)")
+    if "teacher" in data and "teacher_file" in data:
+        raise ConfigError("data.teacher", data["teacher"], "either data.teacher or data.teacher_file, not both")
+    n, d = _data_shape(data)
+    if setting == "plane":
+        if d != 1:
+            key = "data.d" if "d" in data else "data.kind"
+            raise ConfigError(key, data.get("d", data["kind"]), f"inputs of dimension d = 1 for pde.setting = "
+                              f"'plane' (these have d = {d}; pde.setting = 'radial' takes gaussian_teacher, d >= 2)")
+        if gaussian and data["bias"]:
+            raise ConfigError("data.bias", True, "false for pde.setting = 'plane' (teacher rows (a*, w*))")
+    else:
+        if not gaussian:
+            raise ConfigError("data.kind", data["kind"], "'gaussian_teacher' for pde.setting = 'radial' (Gaussian "
+                                                         "inputs: the rotation-invariant problem)")
+        if d < 2:
+            raise ConfigError("data.d", d, "d >= 2 for pde.setting = 'radial' (d = 1 is the plane setting)")
+        if model["activation"] in _ODD:
+            raise ConfigError("model.activation", model["activation"], "an activation with a non-zero even part "
+                              "for pde.setting = 'radial' (relu, softplus, quadratic, sigmoid): an odd one averages "
+                              "to 0 over directions")
+        if "teacher" not in data:
+            raise ConfigError("data.teacher", _MISSING, "teacher rings [[a*, s*], ...] for pde.setting = 'radial'")
+        if data["bias"]:
+            raise ConfigError("data.bias", True, "false for pde.setting = 'radial'")
+        for key in ("cells", "extent"):
+            if isinstance(pde.get(key), list):
+                raise ConfigError(f"pde.{key}", pde[key], "one number for pde.setting = 'radial' (the s axis)")
+    if "teacher" in data:
+        rows = np.asarray(data["teacher"])
+        if setting == "radial" and np.any(rows[:, 1] <= 0):
+            raise ConfigError("data.teacher", data["teacher"], "rows [a*, s*] with radii s* > 0")
+    if data.get("activation", model["activation"]) != model["activation"]:
+        raise ConfigError("data.activation", data["activation"], f"the student's activation, "
+                          f"{model['activation']!r}: the PDE uses one activation for teacher and student")
+    PDEParams(lr=dyn["lr"], layer_lr=dyn["layer_lr"][:2], weight_decay=dyn["weight_decay"],
+              temperature=dyn["temperature"], order=pde["order"], cfl=pde["cfl"], dt_max=pde.get("dt_max"))
+    for key in ("sigma_a", "sigma_w") if setting == "plane" else ("sigma_w",):
+        if model[key] <= 0:
+            raise ConfigError(f"model.{key}", model[key], "a standard deviation > 0 for dynamics.kind = 'pde' (the "
+                                                          "initial law must have a density)")
+    count = run["t_end"] / run["snapshot_dt"]
+    if count > 1e6:
+        raise ConfigError("run.snapshot_dt", run["snapshot_dt"], f"at most 10^6 snapshots up to run.t_end = "
+                                                                 f"{run['t_end']:g} (this gives {count:.3g})")
+    cells = pde["cells"] if isinstance(pde["cells"], list) else [pde["cells"]] * (2 if setting == "plane" else 1)
+    need, have = 8 * 12 * int(np.prod(cells)), _physical_memory()
+    if need > have:
+        raise ConfigError("pde.cells", pde["cells"], f"a grid whose arrays fit in memory: about {need / 2**30:.3g} "
+                                                     f"GiB needed, {have / 2**30:.3g} GiB here")
+    return pde
 
 
 def parse_override(text: str):

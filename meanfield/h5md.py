@@ -65,7 +65,7 @@ from ._hdf5 import (FORMAT_VERSION, H5MD_VERSION, PRIMARY, STATUSES, check_layou
                     open_file)
 from .validate import DTYPES, check_choice, check_int
 
-__all__ = ["Recorder", "Sink", "COMPRESSIONS"]
+__all__ = ["Recorder", "Sink", "FieldSink", "COMPRESSIONS"]
 
 #: Compression choices: name -> (h5py filter, option).
 COMPRESSIONS = {"gzip": ("gzip", 4), "lzf": ("lzf", None), "none": (None, None)}
@@ -165,6 +165,7 @@ class Sink:
         self._last_obs_step = {}
         self._slot = 0
         self.status = None
+        self._meta = f"parameters/flows/{name}"
 
     # --- protocol ----------------------------------------------------------------------------------------
 
@@ -209,17 +210,7 @@ class Sink:
         Snapshots whose step is already in the file (after a resume) are skipped."""
         if not self._active:
             raise RuntimeError(f"append() on the {self.name!r} sink outside begin() ... close()")
-        values = {} if values is None else dict(values)
-        arrays = {}
-        for key, v in values.items():
-            if not isinstance(key, str) or not key or "/" in key or key == PRIMARY:
-                raise ConfigError("observable name", key, "a non-empty string without '/'")
-            a = np.asarray(v)
-            if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-                raise ConfigError(f"observable {key}", v, "a number or a numeric array")
-            if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating):
-                a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
-            arrays[key] = a
+        arrays = _observable_arrays(values)
         theta = np.asarray(state.theta, dtype=np.float64)
         if theta.shape != (self._m, self._p):
             raise ConfigError("state.theta", f"array of shape {theta.shape}", f"shape ({self._m}, {self._p})")
@@ -293,6 +284,9 @@ class Sink:
             rec._cache[key] = (g["value"], g["time"], g["step"])
         return rec._cache[key]
 
+    def _initial_array(self):
+        return np.asarray(self._start.theta, dtype=np.float64)
+
     # --- structure -----------------------------------------------------------------------------------------
 
     def _create(self, f, arrays, step, t, theta, descriptions=None):
@@ -325,6 +319,149 @@ class Sink:
             r.create_dataset("theta0", data=theta)
             r.attrs["step0"] = np.int64(step)
             r.attrs["time0"] = float(t)
+        obs = f.require_group(self._obs_root)
+        for key, a in arrays.items():
+            if key not in obs:
+                g = obs.create_group(key)
+                _series(g, a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
+                        chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
+                if descriptions and key in descriptions:
+                    g.attrs["description"] = str(descriptions[key])
+
+
+def _observable_arrays(values) -> dict:
+    """Observable values as arrays (floats as float64), names and types checked."""
+    values = {} if values is None else dict(values)
+    arrays = {}
+    for key, v in values.items():
+        if not isinstance(key, str) or not key or "/" in key or key == PRIMARY:
+            raise ConfigError("observable name", key, "a non-empty string without '/'")
+        a = np.asarray(v)
+        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise ConfigError(f"observable {key}", v, "a number or a numeric array")
+        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating):
+            a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
+        arrays[key] = a
+    return arrays
+
+
+class FieldSink(Sink):
+    r"""Records a field flow (a density on a grid, :func:`meanfield.pde.pde_flow`) into ``/fields/<name>`` and
+    its observables into ``/observables/<observable>``; made by :meth:`Recorder.field_sink`.
+
+    The same protocol as :class:`Sink`: ``begin(flow, state)``, ``append(state, values, descriptions,
+    field=True)``, ``close(status)``. ``state`` is a :class:`meanfield.pde.DensityState`; with ``field=False``
+    only the observables are written. The density is stored in float64 (the resume point of a run), one
+    compressed, checksummed chunk per snapshot, in an H5MD time-dependent element::
+
+        fields/<name>            lower (p,), upper (p,), cells (p,), axes (p,) names, setting
+             \-- step (T,) int64   time (T,) float64   value (T, *cells) float64
+        parameters/fields/<name> problem, params (JSON), tolerance; status
+
+    Rows are committed like every other element: value and time first, flushed, then the step.
+    """
+
+    def __init__(self, recorder: "Recorder", name: str):
+        super().__init__(recorder, name)
+        self._obs_root = "observables"
+        self._base = f"fields/{name}"
+        self._meta = f"parameters/fields/{name}"
+
+    def begin(self, flow, state) -> None:
+        """Start recording the field flow ``flow`` from ``state`` (nothing is written before the first snapshot)."""
+        rho = np.asarray(state.density)
+        shape = tuple(int(c) for c in flow.grid.cells)
+        if rho.shape != shape:
+            raise ConfigError("state.density", f"array of shape {rho.shape}", f"the grid's shape {shape}")
+        self._flow, self._start, self._shape = flow, state, shape
+        self._active = True
+        self.status = "running"
+        f = self._rec._ensure_open()
+        if f is not None and self._base in f:
+            stored = f[f"{self._base}/value"].shape[1:]
+            if tuple(stored) != shape:
+                raise ConfigError("pde.cells", list(shape), f"the grid {list(stored)} already recorded in "
+                                                             f"{self._rec.path}")
+            steps = f[f"{self._base}/step"]
+            self._last_particle_step = int(steps[-1]) if steps.shape[0] else -1
+            for key, grp in f[self._obs_root].items() if self._obs_root in f else ():
+                if isinstance(grp, h5py.Group) and "step" in grp:
+                    self._last_obs_step[key] = int(grp["step"][-1]) if grp["step"].shape[0] else -1
+            self._rec._flow_status[self.name] = "running"
+            if f"{self._meta}/status" in f:
+                f[f"{self._meta}/status"][()] = np.bytes_("running")
+            f["parameters/status"][()] = np.bytes_("running")
+
+    def append(self, state, values=None, descriptions=None, *, field: bool = True) -> None:
+        """Write one snapshot: the observables ``values`` and, with ``field=True``, the density of ``state``.
+        Snapshots whose step is already in the file (after a resume) are skipped."""
+        if not self._active:
+            raise RuntimeError(f"append() on the {self.name!r} field sink outside begin() ... close()")
+        arrays = _observable_arrays(values)
+        rho = np.asarray(state.density, dtype=np.float64)
+        if rho.shape != self._shape:
+            raise ConfigError("state.density", f"array of shape {rho.shape}", f"shape {self._shape}")
+        step, t = int(state.step), float(state.t)
+        rec = self._rec
+        f = rec._file
+        need = f is None or self._base not in f or any(f"{self._obs_root}/{k}" not in f for k in arrays)
+        if need:
+            with rec._editing() as f:
+                self._create(f, arrays, step, t, rho, descriptions or {})
+            f = rec._file
+        for key, a in arrays.items():
+            ds = self._datasets(f"{self._obs_root}/{key}")[0]
+            if ds.shape[1:] != a.shape:
+                raise ConfigError(f"observable {key}", f"value of shape {a.shape}",
+                                  f"shape {ds.shape[1:]} as at its first snapshot")
+        commit = []
+        for key, a in arrays.items():
+            if step > self._last_obs_step.get(key, -1):
+                value, time, steps = self._datasets(f"{self._obs_root}/{key}")
+                _extend((value, time), (a, t))
+                commit.append(steps)
+                self._last_obs_step[key] = step
+        if field and step > self._last_particle_step:
+            value, time, steps = self._datasets(self._base)
+            _extend((value, time), (rho, t))
+            commit.append(steps)
+            self._last_particle_step = step
+        if commit:
+            f.flush()
+            _extend(commit, [step] * len(commit))
+        rec._commit()
+
+    def _initial_array(self):
+        return np.asarray(self._start.density, dtype=np.float64)
+
+    def _create(self, f, arrays, step, t, rho, descriptions=None):
+        rec = self._rec
+        if self._base not in f:
+            g = f.require_group("fields").create_group(self.name)
+            grid, fl = self._flow.grid, self._flow
+            g.attrs["lower"] = np.asarray(grid.lower, dtype=np.float64)
+            g.attrs["upper"] = np.asarray(grid.upper, dtype=np.float64)
+            g.attrs["cells"] = np.asarray(grid.cells, dtype=np.int64)
+            axes = ["a", "w"] if len(grid.cells) == 2 else ["s"]
+            g.attrs["axes"] = np.array([a.encode() for a in axes])
+            g.attrs["setting"] = "plane" if len(grid.cells) == 2 else "radial"
+            g.attrs["description"] = ("cell-average density of the mean-field measure on a uniform grid: value[k] "
+                                      "at cell centres lower + (i + 1/2) (upper - lower) / cells, integrating to "
+                                      "1 - outflow")
+            _series(g, self._shape, np.float64, rec, chunk_rows=1)
+            meta = f.require_group("parameters/fields").create_group(self.name)
+            problem = fl.problem
+            desc = {"kind": type(problem).__name__, "activation": problem.activation,
+                    "teacher": None if problem.teacher is None else np.asarray(problem.teacher).tolist()}
+            if hasattr(problem, "a0"):
+                desc.update(d=int(problem.d), a0=float(problem.a0), radial_points=int(problem.R.shape[0]),
+                            angular_points=int(problem.u.shape[0]))
+            else:
+                desc.update(setting=problem.kind, quad_points=int(problem.quad_points))
+            meta.attrs["problem"] = _to_json(desc)
+            meta.attrs["params"] = _to_json(fl.params.describe())
+            meta.attrs["tolerance"] = float(fl.tolerance)
+            meta.create_dataset("status", data=np.bytes_(self.status or "running"), dtype=_STATUS_DTYPE)
         obs = f.require_group(self._obs_root)
         for key, a in arrays.items():
             if key not in obs:
@@ -448,6 +585,15 @@ class Recorder:
         if name not in self._sinks:
             self._sinks[name] = Sink(self, name)
         return self._sinks[name]
+
+    def field_sink(self, name: str = "density") -> FieldSink:
+        """The sink of a field flow (a PDE density): ``/fields/<name>`` and ``/observables/<observable>``."""
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ConfigError("field name", name, "a name without '/'")
+        key = f"fields/{name}"
+        if key not in self._sinks:
+            self._sinks[key] = FieldSink(self, name)
+        return self._sinks[key]
 
     def close(self, status: str = "interrupted") -> None:
         """Close every sink still open with ``status``, then the file."""
@@ -643,6 +789,17 @@ class Recorder:
             g.attrs["rebuildable"] = False
             g.create_dataset("teacher", data=ds.teacher)
             return
+        pde = sys.modules.get(f"{__package__}.pde")  # a PDE problem implies the module is loaded: never import it here
+        if pde is not None and isinstance(ds, (pde.PlaneProblem, pde.RadialProblem)):  # PDE on the Gaussian population
+            radial = isinstance(ds, pde.RadialProblem)
+            g.attrs["name"] = "gaussian_teacher (teacher rings)" if radial else "gaussian_teacher"
+            g.attrs["recipe"] = _to_json({"kind": "gaussian_teacher", "activation": ds.activation,
+                                          "teacher_rows": "(a*, s*)" if radial else "(a*, w*)"})
+            g.attrs["d"] = np.int64(ds.d if radial else 1)
+            g.attrs["rebuildable"] = False
+            if ds.teacher is not None:
+                g.create_dataset("teacher", data=np.asarray(ds.teacher))
+            return
         ds = ds if isinstance(ds, Dataset) else as_dataset(ds)
         X, y, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
         ds_name, recipe, teacher = ds.name, ds.recipe, ds.teacher
@@ -691,7 +848,7 @@ class Recorder:
             # Closed before any snapshot: still leave a file saying what happened.
             st = sink._start
             with self._editing() as f:
-                sink._create(f, {}, int(st.step), float(st.t), np.asarray(st.theta, dtype=np.float64))
+                sink._create(f, {}, int(st.step), float(st.t), sink._initial_array())
             self._commit()
         f = self._ensure_open()
         if _ragged(f):  # interrupted inside append(): drop the uncommitted row
@@ -699,7 +856,7 @@ class Recorder:
                 _trim(f)
             self._commit()
             f = self._file
-        key = f"parameters/flows/{sink.name}/status"
+        key = f"{sink._meta}/status"
         if key in f:
             f[key][()] = np.bytes_(status)
         f["parameters/status"][()] = np.bytes_(self._file_status())

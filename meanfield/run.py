@@ -39,7 +39,8 @@ from .errors import ConfigError, DivergenceError, FileFormatError
 from .flow import Flow, FlowState
 from .validate import check_int, check_number
 
-__all__ = ["Result", "simulate", "steps_for", "FlowRun", "RunResult", "run_config", "build", "Plan"]
+__all__ = ["Result", "simulate", "steps_for", "FlowRun", "RunResult", "run_config", "build", "Plan", "simulate_pde",
+           "pde_observers"]
 
 
 class Result(NamedTuple):
@@ -195,12 +196,14 @@ class Plan(NamedTuple):
     ----------
     config : RunConfig
     problem : Dataset or ndarray
-        The data set, or the teacher rows (k, d + 1 or d + 2) of a Gaussian-teacher problem.
-    theta0 : ndarray, shape (m, p)
-        The initial particles, shared by every preset.
+        The data set, or the teacher rows (k, d + 1 or d + 2) of a Gaussian-teacher problem (``dynamics.kind =
+        "pde"``: the data set, or None on the Gaussian population).
+    theta0 : ndarray, shape (m, p), or DensityState
+        The initial particles, shared by every preset (``dynamics.kind = "pde"``: the initial
+        :class:`~meanfield.pde.DensityState`).
     flows : dict
         ``preset -> {flow name -> Flow}``: ``"neurons"`` (the network) and, for ``dynamics.kind =
-        "linearized"``, ``"linearized"`` beside it.
+        "linearized"``, ``"linearized"`` beside it; ``dynamics.kind = "pde"``: ``{"pde": {"density": PDEFlow}}``.
     """
 
     config: object
@@ -263,6 +266,8 @@ def build(cfg) -> Plan:
     from .model import Model, init_particles
     from .population import online_flow, population_flow
 
+    if cfg.dynamics["kind"] == "pde":
+        return _build_pde(cfg)
     problem = _build_problem(cfg)
     gaussian = cfg.data["kind"] == "gaussian_teacher"
     d = problem.shape[1] - 1 - int(cfg.data["bias"]) if gaussian else problem.X.shape[1]
@@ -283,6 +288,211 @@ def build(cfg) -> Plan:
         else:
             flows[scaling] = {"neurons": online_flow(problem, model, dynamics)}
     return Plan(cfg, problem, theta0, flows)
+
+
+def _build_pde(cfg) -> Plan:
+    """The PDE of a configuration (``dynamics.kind = "pde"``): problem, grid, flow and initial state, in memory.
+    The initial law must fit on the grid (its mass off the grid at most ``pde.tolerance``)."""
+    from . import pde
+    from .data import random_teacher
+    from .model import Model
+
+    p, data = cfg.pde, cfg.data
+    act = cfg.model["activation"]
+    gaussian = data["kind"] == "gaussian_teacher"
+    dataset = None if gaussian else _build_problem(cfg)
+    if gaussian:
+        if "teacher" in data:
+            teacher = np.asarray(data["teacher"], dtype=np.float64)
+        elif "teacher_file" in data:
+            teacher = _load_teacher(data["teacher_file"], data["teacher_key"])
+        else:
+            teacher = random_teacher(data["d"], data["k"], bias=False, seed=data["seed"])
+    else:
+        t = dataset.teacher
+        teacher = None if t is None or np.ndim(t) != 2 or np.shape(t)[1] != 2 else np.asarray(t, dtype=np.float64)
+    d = data.get("d", 1)
+    initial = Model(d=1 if p["setting"] == "plane" else d, m=1, activation=act, sigma_a=cfg.model["sigma_a"],
+                    sigma_w=cfg.model["sigma_w"])
+    try:
+        if p["setting"] == "plane":
+            problem = pde.plane_problem(dataset, teacher=teacher, activation=act,
+                                        **({"quad_points": p["quad_points"]} if gaussian else {}))
+        else:
+            problem = pde.radial_problem(d, teacher, activation=act, a0=p["a0"], radial_points=p["radial_points"],
+                                         angular_points=p["angular_points"])
+    except ConfigError as err:
+        key = err.key if "." in err.key else ("data." if err.key in ("teacher", "data", "d") else "pde.") + err.key
+        raise ConfigError(key, err.value, err.allowed) from None
+    cells = tuple(p["cells"]) if isinstance(p["cells"], list) else p["cells"]
+    extent = tuple(p["extent"]) if isinstance(p.get("extent"), list) else p.get("extent")
+    grid = pde.make_grid(problem, cells, initial=initial, tolerance=p["tolerance"], margin=p["margin"],
+                         extent=extent)
+    dyn = cfg.dynamics
+    params = pde.PDEParams(lr=dyn["lr"], layer_lr=tuple(dyn["layer_lr"][:2]), weight_decay=dyn["weight_decay"],
+                           temperature=dyn["temperature"], order=p["order"], cfl=p["cfl"], dt_max=p.get("dt_max"))
+    flow = pde.pde_flow(problem, grid, params, tolerance=p["tolerance"])
+    state0 = flow.init(initial)
+    if state0.outflow > p["tolerance"]:
+        raise ConfigError("pde.extent", [list(grid.lower), list(grid.upper)],
+                          f"a grid holding the initial law: {state0.outflow:.3g} of its mass is off the grid, "
+                          f"above pde.tolerance = {p['tolerance']:g}")
+    return Plan(cfg, dataset, state0, {"pde": {"density": flow}})
+
+
+def pde_observers(flow) -> list:
+    """The observers a PDE run records: :func:`meanfield.pde.pde_observers` as :class:`~meanfield.observers.Observer`
+    objects with their descriptions (risk, mass and outflow, moments, mass near the teacher)."""
+    from .observers import Observer
+    from .pde import pde_observers as _obs
+
+    described = {
+        "risk": "risk R(mu_t) of the density (cell-centre rule in theta, the problem's rule in x)",
+        "mass": "mass on the grid (mass) and off it (outflow: initial tails + what left); mass + outflow = 1",
+        "moments": "raw moments of the density by the midpoint rule (plane: mean_a, mean_w, m2_a, m2_w, m_aw; "
+                   "radial: mean_s, m2_s)",
+        "mass_near_teacher": "mass within 0.25 of a teacher point (a*, w*) (plane) or 0.1 of a ring radius s* "
+                             "(radial)",
+    }
+    return [Observer(name, described[name], fn) for name, fn in _obs(flow).items()]
+
+
+def simulate_pde(flow, start, times, *, observers=None, sink=None, density_every: int = 1, first_index: int = 0,
+                 progress=None, label: str = ""):
+    """Run a PDE flow through snapshot ``times``, landing on each with ``advance_to``.
+
+    Parameters
+    ----------
+    flow : meanfield.pde.PDEFlow
+    start : DensityState
+        The state at ``times[0]`` (recorded as the first snapshot; a resumed run starts at a recorded one).
+    times : ndarray, shape (K,)
+        Increasing snapshot times, ``times[0] == start.t``.
+    observers : list of Observer, optional
+        Default :func:`pde_observers`.
+    sink : FieldSink, optional
+        :meth:`meanfield.h5md.Recorder.field_sink`: receives every snapshot's observables, and the density at
+        snapshots whose global index ``first_index + k`` is a multiple of ``density_every`` and at the last.
+    density_every : int
+    first_index : int
+        Global index of ``times[0]`` among the run's snapshots.
+
+    Returns
+    -------
+    (DensityState, str)
+        The final state and the status ``"completed"``.
+
+    Raises
+    ------
+    meanfield.pde.OutflowError
+        More mass than ``pde.tolerance`` left the grid (the sink is closed ``interrupted``).
+    meanfield.interrupt.Interrupted
+        After the snapshot in progress was recorded.
+    """
+    from tqdm.auto import tqdm
+
+    observers = pde_observers(flow) if observers is None else observers
+    if progress is None:
+        progress = sys.stderr.isatty()
+    last = len(times) - 1
+
+    def snapshot(s, k):
+        vals, described = {}, {}
+        for obs in observers:
+            got = obs(s)
+            vals.update(got)
+            described.update(dict.fromkeys(got, obs.description))
+        if sink is not None:
+            sink.append(s, vals, described, field=((first_index + k) % density_every == 0 or k == last))
+
+    state = start
+    if sink is not None:
+        sink.begin(flow, state)
+    status = "interrupted"
+    try:
+        snapshot(state, 0)
+        interrupt.check()
+        with tqdm(total=float(times[-1] - times[0]), disable=not progress, desc=label or None, leave=False) as bar:
+            for k in range(1, len(times)):
+                state = flow.advance_to(state, float(times[k]))
+                snapshot(state, k)
+                bar.update(float(times[k] - times[k - 1]))
+                interrupt.check()
+        status = "completed"
+    finally:
+        if sink is not None:
+            sink.close(status)
+    return state, status
+
+
+def _last_density(path):
+    """The last recorded density snapshot of a PDE file as a DensityState (outflow from the observable
+    ``outflow`` at the same step), and its time; None when the file has none."""
+    from .pde import DensityState
+    from .trajectory import load
+
+    with load(path) as tr:
+        if "density" not in tr.fields or not len(tr.field("density")):
+            return None
+        fd = tr.field("density")
+        step, t = int(fd.steps[-1]), float(fd.times[-1])
+        out = tr.observables.get("outflow")
+        hit = np.flatnonzero(out.step == step) if out is not None else np.empty(0)
+        if not hit.size:
+            return None
+        return DensityState(step, t, np.ascontiguousarray(fd[-1]), float(np.asarray(out.value)[hit[0]]))
+
+
+def _final_pde(path) -> dict:
+    from .trajectory import load
+
+    with load(path) as tr:
+        out = {key: float(np.asarray(s.value[-1])) for key, s in tr.observables.items()
+               if len(s.step) and np.asarray(s.value).ndim == 1}
+        out["t"] = float(tr.times[-1]) if len(tr.times) else math.nan
+    return out
+
+
+def _run_pde_file(plan, path, resume, progress, log) -> list:
+    """Record the PDE of a plan into ``path`` (``--resume``: from its last density snapshot, else afresh)."""
+    from .h5md import Recorder
+    from .pde import OutflowError
+    from .trajectory import load
+
+    cfg = plan.config
+    flow = plan.flows["pde"]["density"]
+    times = cfg.snapshot_times
+    start, first = plan.theta0, 0
+    cont = False
+    if resume and path.exists():
+        _same_setup(path, cfg)
+        with load(path) as tr:
+            done = tr.status == "completed" and len(tr.times) and tr.times[-1] >= times[-1]
+        if done:
+            return [FlowRun("pde", "density", path, "skipped", 0, 0.0, _final_pde(path))]
+        last = _last_density(path)
+        if last is not None:
+            hit = np.flatnonzero(times == last.t)
+            if hit.size:  # continue from that snapshot; otherwise (times changed) start afresh
+                start, first, cont = last, int(hit[0]), True
+    rec = Recorder(path, config=cfg.to_dict(), data=plan.problem, compression=cfg.output["compression"],
+                   resume=cont)
+    t0 = time.perf_counter()
+    message = ""
+    try:
+        state, status = simulate_pde(flow, start, times[first:], sink=rec.field_sink("density"),
+                                     density_every=cfg.pde["density_every"], first_index=first,
+                                     progress=progress, label="pde")
+    except OutflowError as err:
+        raise ConfigError(err.key, err.value, err.allowed + f" (raise pde.extent or pde.tolerance; the snapshots "
+                                                            f"before are in {path})") from None
+    finally:
+        rec.close()
+    run = FlowRun("pde", "density", path, status, int(state.step - start.step), time.perf_counter() - t0,
+                  _final_pde(path), message)
+    if log is not None:
+        log(f"pde: {run.steps} steps to t = {state.t:g} in {run.seconds:.1f} s -> {path}")
+    return [run]
 
 
 class FlowRun(NamedTuple):
@@ -333,13 +543,19 @@ class RunResult(NamedTuple):
     def table(self) -> str:
         """A text table of the final values (what ``meanfield run`` prints)."""
         names = [n for n in ("train_loss", "test_loss", "population_risk", "displacement", "w2_to_init",
-                             "kernel_change") if any(n in r.final for r in self.runs)]
-        rows = [f"{'run':<22}{'t':>8}" + "".join(f"{n:>16}" for n in names) + f"{'status':>12}"]
+                             "kernel_change", "risk", "outflow", "mass_near_teacher") if any(n in r.final for r in self.runs)]
+        rows = [f"{'run':<22}{'t':>8}" + "".join(f"{n:>18}" if len(n) > 15 else f"{n:>16}" for n in names)
+                + f"{'status':>12}"]
         for r in self.runs:
-            label = r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"
+            label = _label(r)
             rows.append(f"{label:<22}{r.final.get('t', math.nan):>8g}"
                         + "".join(f"{r.final.get(n, math.nan):>16.4g}" for n in names) + f"{r.status:>12}")
         return "\n".join(rows)
+
+
+def _label(r) -> str:
+    """A flow's name in the summary: the preset, ``preset/flow`` for a second flow, ``pde`` for a PDE run."""
+    return r.scaling if r.flow in ("neurons", "density") else f"{r.scaling}/{r.flow}"
 
 
 def _same_setup(path, cfg):
@@ -348,7 +564,7 @@ def _same_setup(path, cfg):
 
     with load(path) as tr:
         old = tr.config or {}
-    for table in ("data", "model", "dynamics", "observers"):
+    for table in ("data", "model", "dynamics", "observers") + (("pde",) if cfg.pde else ()):
         if table in old and old[table] != json.loads(json.dumps(getattr(cfg, table))):
             changed = sorted(k for k in set(old[table]) | set(getattr(cfg, table))
                              if old[table].get(k) != getattr(cfg, table).get(k))
@@ -419,17 +635,20 @@ def run_config(config, out=None, *, resume: bool = False, progress=None, log=Non
     except OSError as exc:
         raise ConfigError("output.dir", str(out), f"a folder that can be created ({exc.strerror})") from None
     runs = []
+    pde = cfg.dynamics["kind"] == "pde"
     for scaling, flows in plan.flows.items():
         path = out / f"{cfg.name}_{scaling}.h5"
-        runs += _run_file(plan, scaling, flows, path, resume, progress, log)
+        if pde:
+            runs += _run_pde_file(plan, path, resume, progress, log)
+        else:
+            runs += _run_file(plan, scaling, flows, path, resume, progress, log)
     summary = out / f"{cfg.name}_summary.json"
-    table = {(r.scaling if r.flow == "neurons" else f"{r.scaling}/{r.flow}"): {**r.final, "status": r.status}
-             for r in runs}
+    table = {_label(r): {**r.final, "status": r.status} for r in runs}
     summary.write_text(json.dumps(table, indent=2) + "\n")
     figure = None
     if cfg.output["figure"]:
         figure = out / f"{cfg.name}.png"
-        _figure(plan, runs, figure)
+        (_pde_figure if pde else _figure)(plan, runs, figure)
         interrupt.check()
     return RunResult(cfg, out, runs, summary, figure)
 
@@ -513,3 +732,40 @@ def _figure(plan, runs, path):
     rich_lazy.plot(views, path, teacher=teacher,
                    title=f"{cfg.name}: {dyn['kind']} flow, m = {plan.theta0.shape[0]}, d = {d}, {where}, "
                          f"{cfg.model['activation']}, {dyn['integrator']} dt = {dyn['dt']:g}")
+
+
+def _pde_figure(plan, runs, path):
+    """The figure of a PDE run: the risk against time, and the last density snapshot."""
+    import matplotlib.pyplot as plt
+
+    from .figures._style import figure
+    from .trajectory import load
+
+    cfg = plan.config
+    with load(runs[0].path) as tr:
+        risk = tr.observables["risk"]
+        fd = tr.field("density")
+        rho, t_last = fd[-1], float(fd.times[-1])
+        centres = [fd.centres(k) for k in range(len(fd.cells))]
+        axes = fd.axes
+    fig, (ax0, ax1) = figure(2, width=5.0)
+    ax0.semilogy(risk.time, np.maximum(np.asarray(risk.value), 1e-300))
+    ax0.set(xlabel="time t", ylabel="risk R(mu_t)", title="risk of the density")
+    if len(centres) == 2:
+        im = ax1.pcolormesh(centres[1], centres[0], rho, shading="auto", cmap="magma")
+        fig.colorbar(im, ax=ax1, label="density")
+        ax1.set(xlabel=f"{axes[1]} (input weight)", ylabel=f"{axes[0]} (output weight)")
+        teacher = plan.flows["pde"]["density"].problem.teacher
+        if teacher is not None:
+            ax1.plot(teacher[:, 1], teacher[:, 0], "c+", ms=12, mew=2, label="teacher")
+            ax1.legend(loc="upper right")
+    else:
+        ax1.plot(centres[0], rho)
+        for s_star in plan.flows["pde"]["density"].problem.teacher[:, 1]:
+            ax1.axvline(s_star, color="C3", ls="--", lw=1)
+        ax1.set(xlabel="s = |w| / sqrt(d)", ylabel="density of s")
+    ax1.set_title(f"density at t = {t_last:g}")
+    fig.suptitle(f"{cfg.name}: mean-field PDE ({cfg.pde['setting']}), {cfg.model['activation']}, "
+                 f"{' x '.join(map(str, np.broadcast_to(cfg.pde['cells'], (2 if cfg.pde['setting'] == 'plane' else 1,))))} cells")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

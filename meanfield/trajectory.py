@@ -12,6 +12,11 @@ and the problem. The layout is described in docs/hdf5-format.md::
     traj.observables["train_loss"]      # Series(step (T,), time (T,), value (T,))
     traj.particles[-1]                  # (m, p) last snapshot, read on demand
     traj.flow("linearized")             # a second flow of the same run
+    traj.fields["density"][-1]          # a PDE run (meanfield.pde): the last density snapshot, shape cells
+
+A PDE run's file has no particles: ``traj.flows`` is empty, ``traj.particles`` is None, ``traj.times`` are the
+observables' snapshot times, and the density snapshots are the lazy :class:`Field` ``traj.fields["density"]``
+(also ``traj.field("density")``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
-from ._hdf5 import (PRIMARY, attr_text, check_layout, committed, flow_names, guard, open_file,
+from ._hdf5 import (PRIMARY, attr_text, check_layout, committed, field_names, flow_names, guard, open_file,
                     text)
 from .errors import FileFormatError
 
-__all__ = ["load", "info", "verify", "last_state", "first_state", "Trajectory", "FlowTrajectory", "Particles", "Series"]
+__all__ = ["load", "info", "verify", "last_state", "first_state", "Trajectory", "FlowTrajectory", "Particles", "Series",
+           "Field"]
 
 # ----------------------------------------------------------------------------------------------------------
 # the trajectory objects
@@ -132,6 +138,92 @@ class Particles:
         return out
 
 
+class Field:
+    """Lazy snapshots of a field recorded in ``/fields/<name>`` (the density of a PDE run): index it to read only
+    what is asked for.
+
+    ``field[i]`` -> snapshot i, shape ``cells``; ``field[a:b]`` -> (k, *cells); ``field[i, j]`` -> row j of
+    snapshot i (further indices act on the grid axes); ``field.read()`` loads everything (float64).
+
+    Attributes
+    ----------
+    name : str
+    steps, times : ndarray, shape (T,)
+    shape : tuple (T, *cells)
+    lower, upper : ndarray, shape (p,)
+        Corners of the grid (plane: (a, w); radial: (0,), (s_max,)).
+    cells : tuple of int
+    axes : tuple of str
+        Names of the grid axes (``("a", "w")`` or ``("s",)``).
+    attrs : dict
+        Every attribute of ``/fields/<name>`` (``setting``, ``description``, ...).
+    """
+
+    def __init__(self, path, group, name):
+        self._path, self.name = path, name
+        self._ds = group["value"]
+        T = committed(group)
+        self.steps = np.asarray(group["step"][:T], dtype=np.int64)
+        self.times = np.asarray(group["time"][:T], dtype=np.float64)
+        self.attrs = {k: (attr_text(v) if isinstance(v, (str, bytes)) else v) for k, v in group.attrs.items()}
+        self.lower = np.asarray(group.attrs["lower"], dtype=np.float64)
+        self.upper = np.asarray(group.attrs["upper"], dtype=np.float64)
+        self.cells = tuple(int(c) for c in np.asarray(group.attrs["cells"]).reshape(-1))
+        self.axes = tuple(attr_text(a) for a in np.asarray(group.attrs.get("axes", [])).reshape(-1))
+        self.shape = (T,) + tuple(self._ds.shape[1:])
+        self.dtype = self._ds.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"<Field {self.name!r} {self.shape} on [{self.lower.tolist()}, {self.upper.tolist()}]>"
+
+    def centres(self, dim: int) -> np.ndarray:
+        """Cell centres along grid axis ``dim``."""
+        f = np.linspace(self.lower[dim], self.upper[dim], self.cells[dim] + 1)
+        return 0.5 * (f[1:] + f[:-1])
+
+    @property
+    def cell_volume(self) -> float:
+        return float(np.prod((self.upper - self.lower) / np.asarray(self.cells)))
+
+    def read(self) -> np.ndarray:
+        """All snapshots, shape (T, *cells)."""
+        return self[:]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        T = self.shape[0]
+        s_sel, s_perm, _ = _normalise(key[0], T, "snapshot")
+        with guard(self._path, f"field snapshots of {self._ds.name}"):
+            if isinstance(s_sel, np.ndarray):
+                out = np.stack([self._ds[int(i)] for i in s_sel]) if s_sel.size else \
+                    np.empty((0,) + self.shape[1:], dtype=self.dtype)
+            else:
+                out = self._ds[s_sel]
+        out = np.asarray(out, dtype=np.float64)
+        if s_perm is not None:
+            out = np.take(out, s_perm, axis=0)
+        rest = key[1:]
+        if rest:
+            out = out[(slice(None),) * (out.ndim - len(self.cells)) + rest] if out.ndim > len(self.cells) \
+                else out[rest]
+        return out
+
+
+def _read_observables(f, obs_root) -> dict:
+    out = {}
+    if obs_root in f:
+        for key, grp in f[obs_root].items():
+            if isinstance(grp, h5py.Group) and {"step", "time", "value"} <= set(grp):
+                n = committed(grp)
+                out[key] = Series(np.asarray(grp["step"][:n], dtype=np.int64),
+                                  np.asarray(grp["time"][:n], dtype=np.float64), grp["value"][:n])
+    return out
+
+
 class FlowTrajectory:
     """One flow of a run: its particle snapshots (lazy), observables, model and dynamics.
 
@@ -159,14 +251,7 @@ class FlowTrajectory:
             ids = np.asarray(base["id"][:], dtype=np.int64) if "id" in base else np.arange(m_s)
             self.particles = Particles(path, pos["value"], steps, times, ids)
             obs_root = "observables" if name == PRIMARY else f"observables/{name}"
-            self.observables = {}
-            if obs_root in f:
-                for key, grp in f[obs_root].items():
-                    if isinstance(grp, h5py.Group) and {"step", "time", "value"} <= set(grp):
-                        n = committed(grp)
-                        self.observables[key] = Series(
-                            np.asarray(grp["step"][:n], dtype=np.int64),
-                            np.asarray(grp["time"][:n], dtype=np.float64), grp["value"][:n])
+            self.observables = _read_observables(f, obs_root)
             meta = f["parameters"]["flows"][name] if "flows" in f["parameters"] and name in f["parameters/flows"] \
                 else None
             self.model = json.loads(attr_text(meta.attrs["model"])) if meta is not None and "model" in meta.attrs \
@@ -179,13 +264,23 @@ class FlowTrajectory:
 
     @property
     def steps(self) -> np.ndarray:
-        """Step numbers of the particle snapshots, shape (T,)."""
+        """Step numbers of the particle snapshots, shape (T,) (a file without particles: of the observables)."""
+        if self.particles is None:
+            return self._snapshots()[0]
         return self.particles.steps
 
     @property
     def times(self) -> np.ndarray:
-        """Times of the particle snapshots, shape (T,)."""
+        """Times of the particle snapshots, shape (T,) (a file without particles: of the observables)."""
+        if self.particles is None:
+            return self._snapshots()[1]
         return self.particles.times
+
+    def _snapshots(self):
+        longest = max(self.observables.values(), key=lambda s: len(s.step), default=None)
+        if longest is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        return longest.step, longest.time
 
     def _resume_record(self):
         key = f"parameters/resume/{self.name}"
@@ -196,6 +291,8 @@ class FlowTrajectory:
     def last_state(self):
         """The last recorded state at full float64 precision (``FlowState(step, t, theta (m, p))``)."""
         from .flow import FlowState
+
+        self._need_particles()
 
         with guard(self.path, f"the resume state of flow {self.name!r}"):
             rec = self._resume_record()
@@ -213,6 +310,8 @@ class FlowTrajectory:
         """The first recorded state (normally step 0) at full float64 precision: the observers' reference."""
         from .flow import FlowState
 
+        self._need_particles()
+
         with guard(self.path, f"the initial state of flow {self.name!r}"):
             rec = self._resume_record()
             if rec is not None and "theta0" in rec:
@@ -223,6 +322,10 @@ class FlowTrajectory:
             raise FileFormatError(self.path, f"has no snapshot of flow {self.name!r}")
         return FlowState(int(self.steps[0]), float(self.times[0]), self.particles[0])
 
+    def _need_particles(self):
+        if self.particles is None:
+            raise FileFormatError(self.path, "has no particles (a PDE run: its density is in traj.fields)")
+
     def _need_full(self, verb):
         if self.particles.dtype != np.float64 or self.particles.shape[1] != self.m:
             raise FileFormatError(self.path, f"cannot {verb} flow {self.name!r}: its particles are stored as "
@@ -230,7 +333,7 @@ class FlowTrajectory:
                                              "is in /parameters/resume")
 
     def __repr__(self) -> str:
-        return f"<FlowTrajectory {self.name!r}: {len(self.particles)} snapshots, {self.status}>"
+        return f"<FlowTrajectory {self.name!r}: {len(self.times)} snapshots, {self.status}>"
 
 
 class Trajectory(FlowTrajectory):
@@ -244,7 +347,9 @@ class Trajectory(FlowTrajectory):
     status : str
         ``running`` (being written, or the writer was killed), ``completed``, ``diverged`` or ``interrupted``.
     flows : tuple of str
-        Names of the particles groups; :meth:`flow` opens one.
+        Names of the particles groups; :meth:`flow` opens one (empty for a PDE run).
+    fields : dict of str to Field
+        The fields under ``/fields`` (a PDE run: ``"density"``), lazy; :meth:`field` returns one.
     config : dict or None
         The run configuration (``RunConfig.to_dict()``) as recorded.
     data : dict
@@ -287,11 +392,25 @@ class Trajectory(FlowTrajectory):
                         self.data["teacher"] = arrays.pop("teacher")
                     if arrays:
                         self.data["arrays"] = arrays
-            FlowTrajectory.__init__(self, f, path, PRIMARY)
+            with guard(path, "/fields"):
+                self.fields = {name: Field(path, f["fields"][name], name) for name in field_names(f, path)}
+            if PRIMARY in self.flows:
+                FlowTrajectory.__init__(self, f, path, PRIMARY)
+            else:  # a field run (PDE): observables at the root, no particles
+                self._f, self.path, self.name = f, path, None
+                self.particles, self.model, self.dynamics, self.m = None, {}, {}, 0
+                with guard(path, "/observables"):
+                    self.observables = _read_observables(f, "observables")
             self.status = self._file_status
         except BaseException:
             f.close()
             raise
+
+    def field(self, name: str = "density") -> Field:
+        """A field of the run (``"density"`` for a PDE run), read lazily."""
+        if name not in self.fields:
+            raise FileFormatError(self.path, f"has no field {name!r} (fields: {', '.join(self.fields) or 'none'})")
+        return self.fields[name]
 
     def flow(self, name: str) -> FlowTrajectory:
         """Another flow of the same run (``"linearized"``, ...), or the primary one (``"neurons"``)."""
@@ -409,6 +528,17 @@ def info(path, damaged=None) -> str:
         if traj.data:
             lines.append(f"  data {traj.data.get('name', '?')}: n = {traj.data.get('n', '?')}, "
                          f"d = {traj.data.get('d', '?')}, n_test = {traj.data.get('n_test', '?')}")
+        for name, fd in traj.fields.items():
+            T = len(fd)
+            span = f"t = {fd.times[0]:.6g} .. {fd.times[-1]:.6g} (steps {fd.steps[0]} .. {fd.steps[-1]})" \
+                if T else "no snapshots yet"
+            box = " x ".join(f"{ax} in [{lo:.4g}, {hi:.4g}]" for ax, lo, hi in zip(fd.axes, fd.lower, fd.upper))
+            lines.append(f"  field {name} ({fd.attrs.get('setting', '?')}): {T} snapshots, {span}; "
+                         f"{' x '.join(map(str, fd.cells))} cells, {box}")
+        if not traj.flows:
+            for key, s in traj.observables.items():
+                last = f"{_fmt(s.value[-1])} at t = {s.time[-1]:.6g}" if len(s.step) else "none yet"
+                lines.append(f"    {key}: {last}")
         for name in traj.flows:
             fl = traj.flow(name)
             P = fl.particles

@@ -17,7 +17,7 @@ from scipy import special
 from meanfield import pde
 from meanfield.data import teacher_outputs
 from meanfield.errors import ConfigError
-from meanfield.flow import Dynamics, particle_flow, velocities
+from meanfield.flow import Dynamics, velocities
 from meanfield.model import Model, init_particles
 from meanfield.population import population_velocities
 
@@ -286,57 +286,27 @@ def test_grid_convergence_of_the_risk_at_second_order():
 
 def test_propagation_of_chaos_plane_risk():
     """m i.i.d. particles from the same law, trained by meanfield.flow on the same finite data set: the r.m.s.
-    over 24 seeds of R(mu^m_T) - R(mu_T) falls like m^-1/2."""
-    prob, X = _finite_problem()
-    init = Model(d=1, m=1, activation="erf")
-    grid = pde.make_grid(prob, 96, initial=init)
-    flow = pde.pde_flow(prob, grid)
-    T = 2.0
-    R_pde = flow.observe(flow.advance_to(flow.init(init), T))["risk"]
+    over 24 seeds of R(mu^m_T) - R(mu_T) falls like m^-1/2 (the computation is the figure's,
+    meanfield.figures.chaos_pde.plane_chaos: 8 points, erf, 96^2 cells, T = 2, RK4 dt = 0.05)."""
+    from meanfield.figures.chaos_pde import plane_chaos
+
     sizes = [2**k for k in range(6, 12)]
-    rms = []
-    for m in sizes:
-        model = Model(d=1, m=m, activation="erf")
-        pf = particle_flow((X, prob.y), model, Dynamics(lr=1.0, dt=0.05, integrator="rk4"))
-        diffs = [pde.particle_risk(prob, pf.advance(pf.init(init_particles(model, 1000 + s)), 40).theta) - R_pde
-                 for s in range(24)]
-        rms.append(math.sqrt(np.mean(np.square(diffs))))
+    rms = plane_chaos(sizes, 24)["rms_risk"]
     slope = _slope(sizes, rms)
     print(f"plane chaos: rms risk differences {rms}, fitted slope {slope:.3f}")
     assert abs(slope + 0.5) < 0.15, (rms, slope)
 
 
-def _radial_particles(prob, params, s, t_end, dt):
-    for _ in range(int(round(t_end / dt))):
-        v1 = pde.particle_velocities(prob, params, s)
-        v2 = pde.particle_velocities(prob, params, s + dt * v1)
-        s = s + 0.5 * dt * (v1 + v2)
-    return s
-
-
 def test_propagation_of_chaos_radial_risk_and_w2():
     """Radial particles s_j = |w_j|/sqrt d (w_j ~ N(0, 0.7^2 I_2)) moved by Heun steps with their own
     velocities: the r.m.s. risk difference and W2 (transport.exact, POT) to the grid solution at T = 5 fall like
-    m^-1/2 (in 1-D the empirical W2 has the m^-1/2 rate)."""
-    prob = pde.radial_problem(2, [[1.0, 1.5]], activation="softplus", radial_points=24, angular_points=8)
-    init = Model(d=2, m=1, sigma_w=0.7)
-    params = pde.PDEParams(lr=4.0)
-    grid = pde.make_grid(prob, 2048, initial=init)
-    flow = pde.pde_flow(prob, grid, params)
-    T = 5.0
-    state = flow.advance_to(flow.init(init), T)
-    R_pde = flow.observe(state)["risk"]
+    m^-1/2 (in 1-D the empirical W2 has the m^-1/2 rate). The computation is the figure's,
+    meanfield.figures.chaos_pde.radial_chaos (2048 cells, 6 seeds, Heun dt = 0.25)."""
+    from meanfield.figures.chaos_pde import radial_chaos
+
     sizes = [2**k for k in range(6, 11)]
-    rms, w2 = [], []
-    for m in sizes:
-        d, w = [], []
-        for seed in range(6):
-            s0 = 0.7 * np.sqrt(np.random.default_rng(seed).chisquare(2, m) / 2)
-            sT = _radial_particles(prob, params, s0, T, 0.25)
-            d.append(pde.particle_risk(prob, sT) - R_pde)
-            w.append(pde.w2_to_particles(flow, state, sT).value)
-        rms.append(math.sqrt(np.mean(np.square(d))))
-        w2.append(float(np.mean(w)))
+    res = radial_chaos(sizes, 6)
+    rms, w2 = res["rms_risk"], res["w2"]
     sr, sw = _slope(sizes, rms), _slope(sizes, w2)
     print(f"radial chaos: rms {rms} (slope {sr:.3f}), W2 {w2} (slope {sw:.3f})")
     assert abs(sw + 0.5) < 0.15, (w2, sw)
