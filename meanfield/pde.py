@@ -38,6 +38,7 @@ from scipy import special
 
 from ._kernels import pde as _k
 from .activations import get_activation
+from .validate import check_int, check_number
 from .errors import ConfigError
 
 __all__ = [
@@ -52,7 +53,6 @@ TOLERANCE = 1e-6
 #: benchmarks/bench_pde.py: on the shared 2-core machine, under load 4-5, the parallel kernels were 2-4x slower
 #: than the serial ones at 128^2, 256^2 and 4096 x 64; results are bitwise identical either way).
 PARALLEL_MIN_WORK = 1 << 20
-_ORDERS = (1, 2)
 
 
 class OutflowError(ConfigError):
@@ -61,22 +61,6 @@ class OutflowError(ConfigError):
     def __init__(self, key, value, allowed, state=None):
         super().__init__(key, value, allowed)
         self.state = state
-
-
-def _num(key, value, allowed, ok):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, allowed) from None
-    if isinstance(value, bool) or not math.isfinite(v) or not ok(v):
-        raise ConfigError(key, value, allowed)
-    return v
-
-
-def _int(key, value, allowed, ok):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not ok(int(value)):
-        raise ConfigError(key, value, allowed)
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -117,19 +101,19 @@ class PDEParams:
     dt_max: float | None = None
 
     def __post_init__(self):
-        _num("pde.lr", self.lr, "a finite number >= 0", lambda v: v >= 0)
-        _num("pde.weight_decay", self.weight_decay, "a finite number >= 0", lambda v: v >= 0)
-        _num("pde.temperature", self.temperature, "a finite number >= 0", lambda v: v >= 0)
+        check_number("pde.lr", self.lr, low=0, allowed="a finite number >= 0")
+        check_number("pde.weight_decay", self.weight_decay, low=0, allowed="a finite number >= 0")
+        check_number("pde.temperature", self.temperature, low=0, allowed="a finite number >= 0")
         lrs = tuple(self.layer_lr) if isinstance(self.layer_lr, (tuple, list, np.ndarray)) else ()
         if len(lrs) not in (2, 3):
             raise ConfigError("pde.layer_lr", self.layer_lr, "two numbers (eta_a, eta_w) > 0")
         for v in lrs:
-            _num("pde.layer_lr", v, "finite numbers (eta_a, eta_w) > 0", lambda x: x > 0)
+            check_number("pde.layer_lr", v, low=0, low_open=True, allowed="finite numbers (eta_a, eta_w) > 0")
         object.__setattr__(self, "layer_lr", (float(lrs[0]), float(lrs[1])))
-        _int("pde.order", self.order, "1 (upwind) or 2 (MUSCL + Heun)", lambda v: v in _ORDERS)
-        _num("pde.cfl", self.cfl, "a number in (0, 1]", lambda v: 0 < v <= 1)
+        check_int("pde.order", self.order, low=1, high=2, allowed="1 (upwind) or 2 (MUSCL + Heun)")
+        check_number("pde.cfl", self.cfl, low=0, low_open=True, high=1, allowed="a number in (0, 1]")
         if self.dt_max is not None:
-            _num("pde.dt_max", self.dt_max, "a finite number > 0", lambda v: v > 0)
+            check_number("pde.dt_max", self.dt_max, low=0, low_open=True, allowed="a finite number > 0")
 
     @classmethod
     def from_dynamics(cls, dynamics, **scheme) -> "PDEParams":
@@ -239,7 +223,7 @@ def plane_problem(data=None, *, teacher=None, activation="erf", quad_points=300)
     if data is None:
         if T is None:
             raise ConfigError("teacher", None, "a teacher (k, 2) for the population setting, or data")
-        qp = _int("quad_points", quad_points, "an integer between 4 and 300", lambda v: 4 <= v <= 300)
+        qp = check_int("quad_points", quad_points, low=4, high=300, allowed="an integer between 4 and 300")
         x, q = _half_line_rule(qp // 2) if act.name == "relu" else _gauss_rule(qp)
         from .data import teacher_outputs
 
@@ -306,7 +290,7 @@ def radial_problem(d, teacher, *, activation="softplus", a0=1.0, radial_points=6
     -------
     RadialProblem
     """
-    d = _int("d", d, "an integer >= 2 (the radial reduction needs directions)", lambda v: v >= 2)
+    d = check_int("d", d, low=2, allowed="an integer >= 2 (the radial reduction needs directions)")
     act = _check_activation(activation)
     if act.name in ("erf", "tanh", "identity"):
         raise ConfigError("activation", act.name, "an activation with a non-zero even part (relu, softplus, "
@@ -314,9 +298,11 @@ def radial_problem(d, teacher, *, activation="softplus", a0=1.0, radial_points=6
     T = np.asarray(teacher, dtype=np.float64)
     if T.ndim != 2 or T.shape[1] != 2 or T.shape[0] < 1 or not np.all(np.isfinite(T)) or np.any(T[:, 1] <= 0):
         raise ConfigError("teacher", f"array of shape {T.shape}", "rows (a*, s*) with s* > 0, shape (k, 2)")
-    a0 = _num("a0", a0, "a finite non-zero number", lambda v: v != 0)
-    radial_points = _int("radial_points", radial_points, "an integer in [8, 400]", lambda v: 8 <= v <= 400)
-    angular_points = _int("angular_points", angular_points, "an integer in [4, 400]", lambda v: 4 <= v <= 400)
+    a0 = check_number("a0", a0, allowed="a finite non-zero number")
+    if a0 == 0:
+        raise ConfigError("a0", a0, "a finite non-zero number")
+    radial_points = check_int("radial_points", radial_points, low=8, high=400, allowed="an integer in [8, 400]")
+    angular_points = check_int("angular_points", angular_points, low=4, high=400, allowed="an integer in [4, 400]")
     R, q, u, wu = _radial_rules(d, radial_points, angular_points)
     base = RadialProblem(d, act.name, T, a0, R, q, u, wu, np.zeros(R.shape[0]))
     phi, _ = radial_phi(base, np.outer(R, T[:, 1]))
@@ -408,14 +394,14 @@ def make_grid(problem, cells, *, initial=None, tolerance=TOLERANCE, margin=1.5, 
     The flow reports the mass off the grid in ``state.outflow`` and raises :class:`OutflowError` when it
     exceeds ``tolerance``.
     """
-    tol = _num("pde.tolerance", tolerance, "a number in (0, 0.1]", lambda v: 0 < v <= 0.1)
-    margin = _num("pde.margin", margin, "a finite number >= 1", lambda v: v >= 1)
+    tol = check_number("pde.tolerance", tolerance, low=0, low_open=True, high=0.1, allowed="a number in (0, 0.1]")
+    margin = check_number("pde.margin", margin, low=1, allowed="a finite number >= 1")
     sa, sw = _initial_sigmas(initial, problem)
     if isinstance(problem, PlaneProblem):
         c = (cells, cells) if isinstance(cells, (int, np.integer)) and not isinstance(cells, bool) else tuple(cells)
         if len(c) != 2:
             raise ConfigError("pde.cells", cells, "an integer >= 8 or two of them (na, nw)")
-        c = tuple(_int("pde.cells", v, "integers >= 8", lambda x: x >= 8) for v in c)
+        c = tuple(check_int("pde.cells", v, low=8, allowed="integers >= 8") for v in c)
         if extent is None:
             z = special.ndtri(1.0 - tol / 16.0)
             Ea, Ew = sa * z, sw * z
@@ -427,16 +413,16 @@ def make_grid(problem, cells, *, initial=None, tolerance=TOLERANCE, margin=1.5, 
             e = (extent, extent) if np.ndim(extent) == 0 else tuple(extent)
             if len(e) != 2:
                 raise ConfigError("pde.extent", extent, "a half-width > 0 or two (E_a, E_w)")
-            Ea, Ew = (_num("pde.extent", v, "half-widths > 0", lambda x: x > 0) for v in e)
+            Ea, Ew = (check_number("pde.extent", v, low=0, low_open=True, allowed="half-widths > 0") for v in e)
         return Grid((-float(Ea), -float(Ew)), (float(Ea), float(Ew)), c)
     if isinstance(problem, RadialProblem):
-        n = _int("pde.cells", cells, "an integer >= 8", lambda x: x >= 8)
+        n = check_int("pde.cells", cells, low=8, allowed="an integer >= 8")
         if extent is None:
             d = problem.d
             smax = sw * math.sqrt(2.0 * special.gammainccinv(d / 2.0, tol / 8.0) / d)
             smax = margin * max(smax, 1.25 * problem.teacher[:, 1].max())
         else:
-            smax = _num("pde.extent", extent, "s_max > 0", lambda x: x > 0)
+            smax = check_number("pde.extent", extent, low=0, low_open=True, allowed="s_max > 0")
         return Grid((0.0,), (float(smax),), (n,))
     raise ConfigError("problem", type(problem).__name__, "a PlaneProblem or a RadialProblem")
 
@@ -560,7 +546,7 @@ def pde_flow(problem, grid: Grid, params=None, *, tolerance=TOLERANCE, parallel=
         params = PDEParams.from_dynamics(params)
     elif not isinstance(params, PDEParams):
         raise ConfigError("params", type(params).__name__, "a PDEParams or a meanfield.flow.Dynamics")
-    tol = _num("pde.tolerance", tolerance, "a number in (0, 0.1]", lambda v: 0 < v <= 0.1)
+    tol = check_number("pde.tolerance", tolerance, low=0, low_open=True, high=0.1, allowed="a number in (0, 0.1]")
     if not isinstance(grid, Grid):
         raise ConfigError("grid", type(grid).__name__, "a meanfield.pde.Grid (make_grid)")
     if isinstance(problem, PlaneProblem):
@@ -609,11 +595,11 @@ def pde_flow(problem, grid: Grid, params=None, *, tolerance=TOLERANCE, parallel=
         return new
 
     def advance(state: DensityState, n_steps: int) -> DensityState:
-        n = _int("n_steps", n_steps, "a non-negative integer", lambda v: v >= 0)
+        n = check_int("n_steps", n_steps, low=0, allowed="a non-negative integer")
         return _run(state, n, math.inf)
 
     def advance_to(state: DensityState, t: float) -> DensityState:
-        t = _num("t", t, f"a finite time >= state.t = {state.t}", lambda v: v >= state.t)
+        t = check_number("t", t, low=state.t, allowed=f"a finite time >= state.t = {state.t}")
         return _run(state, 2**62, t)
 
     flow = PDEFlow(init, advance, advance_to, None, problem, grid, params, tol)
