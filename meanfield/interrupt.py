@@ -62,7 +62,8 @@ def deferred():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    if previous[signal.SIGINT] is not _record:  # not nested in install(): start afresh
+    outermost = previous[signal.SIGINT] is not _record  # not nested in install() or another deferred()
+    if outermost:
         _received.clear()
     install()
     try:
@@ -70,3 +71,5 @@ def deferred():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if outermost:  # what was recorded here was acted on here; it must not stop later work in this process
+            _received.clear()

@@ -331,3 +331,5 @@ def test_deferred_signal_is_raised_at_the_next_safe_point():
         assert interrupt.pending() == signal.SIGINT
         with pytest.raises(interrupt.Interrupted):
             interrupt.check()
+    assert interrupt.pending() is None  # handled inside the block: nothing leaks to later work
+    interrupt.check()
