@@ -319,14 +319,18 @@ class Sink:
             r.create_dataset("theta0", data=theta)
             r.attrs["step0"] = np.int64(step)
             r.attrs["time0"] = float(t)
-        obs = f.require_group(self._obs_root)
-        for key, a in arrays.items():
-            if key not in obs:
-                g = obs.create_group(key)
-                _series(g, a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
-                        chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
-                if descriptions and key in descriptions:
-                    g.attrs["description"] = str(descriptions[key])
+        _observable_series(f.require_group(self._obs_root), arrays, descriptions, rec)
+
+
+def _observable_series(obs, arrays, descriptions, rec) -> None:
+    """Create the time series of the observables not yet in group ``obs``, each with its description."""
+    for key, a in arrays.items():
+        if key not in obs:
+            g = obs.create_group(key)
+            _series(g, a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
+                    chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
+            if descriptions and key in descriptions:
+                g.attrs["description"] = str(descriptions[key])
 
 
 def _observable_arrays(values) -> dict:
@@ -453,7 +457,9 @@ class FieldSink(Sink):
             problem = fl.problem
             desc = {"kind": type(problem).__name__, "activation": problem.activation,
                     "teacher": None if problem.teacher is None else np.asarray(problem.teacher).tolist()}
-            if hasattr(problem, "a0"):
+            from .pde import RadialProblem  # loaded already: this sink records a PDE flow
+
+            if isinstance(problem, RadialProblem):
                 desc.update(d=int(problem.d), a0=float(problem.a0), radial_points=int(problem.R.shape[0]),
                             angular_points=int(problem.u.shape[0]))
             else:
@@ -462,14 +468,7 @@ class FieldSink(Sink):
             meta.attrs["params"] = _to_json(fl.params.describe())
             meta.attrs["tolerance"] = float(fl.tolerance)
             meta.create_dataset("status", data=np.bytes_(self.status or "running"), dtype=_STATUS_DTYPE)
-        obs = f.require_group(self._obs_root)
-        for key, a in arrays.items():
-            if key not in obs:
-                g = obs.create_group(key)
-                _series(g, a.shape, a.dtype if a.dtype.kind in "fc" else np.float64, rec,
-                        chunk_rows=_SERIES_CHUNK if a.size <= 16 else 1)
-                if descriptions and key in descriptions:
-                    g.attrs["description"] = str(descriptions[key])
+        _observable_series(f.require_group(self._obs_root), arrays, descriptions, rec)
 
 
 def _series(g, shape, dtype, rec, chunk_rows):

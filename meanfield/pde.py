@@ -229,13 +229,12 @@ def plane_problem(data=None, *, teacher=None, activation="erf", quad_points=300)
 
         y = teacher_outputs(T, x[:, None], act.name)
         return PlaneProblem("population", act.name, x, q, np.ascontiguousarray(y), T, qp)
-    if isinstance(data, tuple) and len(data) == 2:
-        X, y = data
-    elif hasattr(data, "X") and hasattr(data, "y"):
-        X, y = data.X, data.y
-    else:
-        raise ConfigError("data", type(data).__name__, "a Dataset or a tuple (X, y) with d = 1")
-    X = np.asarray(X, dtype=np.float64)
+    from .data import as_dataset
+
+    if isinstance(data, tuple) and len(data) == 2 and np.ndim(data[0]) == 1:  # inputs x_i given as a vector
+        data = (np.asarray(data[0])[:, None], data[1])
+    ds = as_dataset(data)
+    X, y = np.asarray(ds.X, dtype=np.float64), ds.y
     if X.ndim == 2 and X.shape[1] == 1:
         X = X[:, 0]
     y = np.asarray(y, dtype=np.float64).reshape(-1)
