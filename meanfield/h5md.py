@@ -228,11 +228,7 @@ class Sink:
                 self._create(f, arrays, step, t, theta, descriptions or {})
             f = rec._file
         for key, a in arrays.items():
-            ds = self._datasets(f"{self._obs_root}/{key}")[0]
-            if ds.shape[1:] != a.shape or (ds.dtype.kind != a.dtype.kind and not
-                                            (ds.dtype.kind == "f" and a.dtype.kind in "iub")):
-                raise ConfigError(f"observable {key}", f"value of shape {a.shape} and dtype {a.dtype}",
-                                  f"shape {ds.shape[1:]} and dtype {ds.dtype} as at its first snapshot")
+            _check_like_first(key, a, self._datasets(f"{self._obs_root}/{key}")[0])
         self._datasets(f"particles/{self.name}/position")
         if self._lossy and step > self._last_particle_step:
             g = f[f"parameters/resume/{self.name}"]
@@ -333,6 +329,14 @@ def _observable_series(obs, arrays, descriptions, rec) -> None:
                 g.attrs["description"] = str(descriptions[key])
 
 
+def _check_like_first(key, a, ds) -> None:
+    """An observable's value must keep the shape and kind of number it had at its first snapshot."""
+    if ds.shape[1:] != a.shape or (ds.dtype.kind != a.dtype.kind and not
+                                   (ds.dtype.kind == "f" and a.dtype.kind in "iub")):
+        raise ConfigError(f"observable {key}", f"value of shape {a.shape} and dtype {a.dtype}",
+                          f"shape {ds.shape[1:]} and dtype {ds.dtype} as at its first snapshot")
+
+
 def _observable_arrays(values) -> dict:
     """Observable values as arrays (floats as float64), names and types checked."""
     values = {} if values is None else dict(values)
@@ -414,10 +418,7 @@ class FieldSink(Sink):
                 self._create(f, arrays, step, t, rho, descriptions or {})
             f = rec._file
         for key, a in arrays.items():
-            ds = self._datasets(f"{self._obs_root}/{key}")[0]
-            if ds.shape[1:] != a.shape:
-                raise ConfigError(f"observable {key}", f"value of shape {a.shape}",
-                                  f"shape {ds.shape[1:]} as at its first snapshot")
+            _check_like_first(key, a, self._datasets(f"{self._obs_root}/{key}")[0])
         commit = []
         for key, a in arrays.items():
             if step > self._last_obs_step.get(key, -1):
