@@ -1,4 +1,4 @@
-"""Command line: ``meanfield run CONFIG``, ``meanfield sweep CONFIG``, ``meanfield info FILE|DIR``.
+"""Command line: ``meanfield run CONFIG``, ``sweep CONFIG``, ``info FILE|DIR``, ``figures [NAME ...]``, ``animate FILE``.
 
 The command line only parses arguments, calls :func:`meanfield.run.run_config` (or
 :func:`meanfield.trajectory.info`) and maps the outcome to an exit code:
@@ -61,6 +61,25 @@ def _parser():
     i.add_argument("file")
     si = sub.add_parser("sweep-info", help="summarise a sweep folder")
     si.add_argument("folder")
+    f = sub.add_parser("figures", help="regenerate the canonical figures (PNG, PDF, JSON of their numbers) and "
+                                       "their Markdown page")
+    f.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all; see docs/figures.md)")
+    f.add_argument("--quick", action="store_true", help="small sizes (what the tests assert)")
+    f.add_argument("-o", "--out", default="figures", help="output folder (default: figures)")
+    f.add_argument("--markdown", help="the Markdown page to regenerate (default: OUT/figures.md)")
+    f.add_argument("--configs", help="folder of the figure configurations (default: examples/configs/figures)")
+    f.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler for the figures that sweep")
+    f.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: the cores)")
+    f.add_argument("--resume", action="store_true", help="keep the completed runs of an interrupted call")
+    f.add_argument("--strict", action="store_true", help="exit with code 1 when a claim does not reproduce")
+    f.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    a = sub.add_parser("animate", help="animate the particles of a run, or of two runs side by side (GIF or MP4)")
+    a.add_argument("files", nargs="+", metavar="FILE.h5", help="one or two trajectory files")
+    a.add_argument("-o", "--out", help="output .gif (Pillow) or .mp4 (ffmpeg) (default: FILE.gif)")
+    a.add_argument("--flow", default="neurons", help="the flow of each file to draw (default: neurons)")
+    a.add_argument("--frames", type=int, default=60, help="at most this many frames (default: 60)")
+    a.add_argument("--fps", type=int, default=10, help="frames per second (default: 10)")
+    a.add_argument("--quiet", action="store_true", help="print nothing")
     return p
 
 
@@ -119,12 +138,37 @@ def _info(args) -> int:
     return 0
 
 
+def _figures(args) -> int:
+    from .figures import make
+
+    interrupt.check()
+    say = (lambda line: None) if args.quiet else print
+    records = make(args.names, quick=args.quick, out=args.out, markdown=args.markdown, configs=args.configs,
+                   scheduler=args.scheduler, workers=args.workers, resume=args.resume,
+                   progress=False if args.quiet else None, log=say)
+    failed = [f"{r['name']}.{c['name']}" for r in records for c in r["claims"] if not c["holds"]]
+    if failed:
+        say("claims that do not reproduce: " + ", ".join(failed))
+    return 1 if failed and args.strict else 0
+
+
+def _animate(args) -> int:
+    from .figures.animate import animate
+
+    interrupt.check()
+    path = animate(args.files, args.out, flow=args.flow, frames=args.frames, fps=args.fps)
+    if not args.quiet:
+        print(f"animation -> {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the command line with arguments ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
     with interrupt.deferred():
         try:
-            code = {"run": _run, "sweep": _sweep, "info": _info, "sweep-info": _sweep_info}[args.command](args)
+            code = {"run": _run, "sweep": _sweep, "info": _info, "sweep-info": _sweep_info, "figures": _figures,
+                    "animate": _animate}[args.command](args)
             interrupt.check()  # a signal after the last safe point still counts
             return code
         except MeanfieldError as err:

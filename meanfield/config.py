@@ -159,6 +159,14 @@ def _teacher_rows(key, v):
     return [[check_number(key, x, allowed=allowed) for x in r] for r in v]
 
 
+def _teacher_matrix(key, v):
+    allowed = "inline teacher rows [[a*, w*_1, ..., w*_d(, b*)], ...] of finite numbers, all of one length"
+    if not isinstance(v, list) or not v or not all(isinstance(r, list) and len(r) >= 2 for r in v) \
+            or len({len(r) for r in v}) != 1:
+        raise ConfigError(key, v, allowed)
+    return [[check_number(key, x, allowed=allowed) for x in r] for r in v]
+
+
 def _cells(key, v):
     if isinstance(v, list):
         if len(v) != 2:
@@ -185,7 +193,8 @@ def _nonzero(key, v):
 
 _COMMON = {"n_test": (_int(0), 0), "seed": (_int(0), 0), "dtype": (_dtype, "float64")}
 _DATA = {
-    "teacher_student": {"d": (_int(1), _REQUIRED), "n_train": (_int(1), _REQUIRED), "k": (_int(1), 1),
+    "teacher_student": {"d": (_int(1), _REQUIRED), "n_train": (_int(1), _REQUIRED), "k": (_int(1), None),
+                        "teacher": (_teacher_matrix, None),
                         "activation": (_choice(_ACTIVATIONS), "relu"), "input": (_choice(("gaussian", "sphere")),
                                                                                  "gaussian"),
                         "noise": (_num(0), 0.0), "noisy_test": (check_bool, False), "bias": (check_bool, False),
@@ -458,7 +467,7 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
     model, dyn, run, obs, output = (out[k] for k in ("model", "dynamics", "run", "observers", "output"))
     if not pde_run:
         for key, table in (("teacher", data), ("snapshot_dt", run)):
-            if key in table:
+            if key in table and not (table is data and kind == "teacher_student"):
                 where = "data" if table is data else "run"
                 raise ConfigError(f"{where}.{key}", table[key], "no value unless dynamics.kind = 'pde' (particle "
                                   "flows take data.teacher_file and run.snapshot_every)")
@@ -473,6 +482,14 @@ def from_dict(tables: dict, source: str = "<dict>") -> RunConfig:
     if dkind == "online" and dyn["integrator"] != "sgd":
         raise ConfigError("dynamics.integrator", dyn["integrator"], "'sgd' (with batch_size) for dynamics.kind = "
                                                                     "'online'")
+    if kind == "teacher_student" and "teacher" in data:
+        width = len(data["teacher"][0])
+        if width not in (data["d"] + 1, data["d"] + 2) or (data["bias"] and width != data["d"] + 2):
+            raise ConfigError("data.teacher", data["teacher"], f"rows of length d + 1 = {data['d'] + 1} "
+                              f"(a*, w*) or d + 2 = {data['d'] + 2} (a*, w*, b*; with data.bias = true)")
+        if data.get("k", len(data["teacher"])) != len(data["teacher"]):
+            raise ConfigError("data.k", data["k"], f"{len(data['teacher'])} (the rows of data.teacher) or no value")
+        data["bias"] = width == data["d"] + 2
     if kind == "gaussian_teacher" and data.get("activation", model["activation"]) != model["activation"]:
         raise ConfigError("data.activation", data["activation"], f"the student's activation, "
                           f"{model['activation']!r}: the population risk uses one activation for both")

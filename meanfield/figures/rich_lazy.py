@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from ._style import COLORS, LABELS, figure, finish, loglog_slope
 
-__all__ = ["plot", "RunView"]
+__all__ = ["plot", "draw", "RunView"]
 
 
 class RunView(NamedTuple):
@@ -40,6 +40,16 @@ def _teacher_geometry(theta, teacher, d):
 
 
 def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
+    """Draw the rich-vs-lazy figure (:func:`draw`) into the PNG ``path``; returns the path."""
+    fig = draw(runs, teacher=teacher, title=title)
+    fig.savefig(path, dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return str(path)
+
+
+def draw(runs: dict, *, teacher=None, title: str = ""):
     """Draw the rich-vs-lazy figure.
 
     Parameters
@@ -48,8 +58,6 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
         ``scaling name -> run``: a :class:`RunView` (or anything with its attributes), whose observables hold
         ``train_loss`` (optionally ``test_loss``) or ``population_risk``, and ``w2_to_init`` or
         ``displacement``. A name ``"<preset>/linearized"`` is the linearised network, drawn dotted.
-    path : str or Path
-        Output PNG.
     teacher : ndarray, shape (k, p), optional
         Teacher neurons for panel (c); without it panel (c) shows :math:`|a_j|` against :math:`|w_j|/\\sqrt d`.
     title : str
@@ -57,8 +65,7 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
 
     Returns
     -------
-    str
-        The path written.
+    matplotlib.figure.Figure
     """
     fig, (ax_loss, ax_disp, ax_part) = figure(3)
     population = all("population_risk" in run.observables for run in runs.values())
@@ -113,8 +120,4 @@ def plot(runs: dict, path, *, teacher=None, title: str = "") -> str:
         finish(ax)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return str(path)
+    return fig
