@@ -91,7 +91,7 @@ def load_figure_config(name: str, quick: bool, folder=None) -> tuple:
     params = tables.pop("figure", {})
     for key in tables:
         if key not in TABLES:
-            raise ConfigError(key, tables[key], f"one of the tables [figure], [quick], " +
+            raise ConfigError(key, tables[key], "one of the tables [figure], [quick], " +
                               ", ".join(f"[{t}]" for t in TABLES) + f" (in {path})")
     claims = params.get("claims", {})
     for cname, spec in claims.items():
