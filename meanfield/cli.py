@@ -24,7 +24,7 @@ import signal
 import sys
 
 from . import interrupt
-from .errors import MeanfieldError
+from .errors import ConfigError, MeanfieldError
 
 __all__ = ["main", "entry"]
 
@@ -71,6 +71,8 @@ def _parser():
     f.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler for the figures that sweep")
     f.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: the cores)")
     f.add_argument("--resume", action="store_true", help="keep the completed runs of an interrupted call")
+    f.add_argument("--markdown-only", action="store_true",
+                   help="only regenerate the Markdown page from the figure JSON files already in OUT")
     f.add_argument("--strict", action="store_true", help="exit with code 1 when a claim does not reproduce")
     f.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     a = sub.add_parser("animate", help="animate the particles of a run, or of two runs side by side (GIF or MP4)")
@@ -139,9 +141,18 @@ def _info(args) -> int:
 
 
 def _figures(args) -> int:
-    from .figures import make
+    from pathlib import Path
+
+    from .figures import make, write_markdown
 
     interrupt.check()
+    if args.markdown_only:
+        out = Path(args.out)
+        if not out.is_dir():
+            raise ConfigError("--out", args.out, "a folder holding figure JSON files (from meanfield figures)")
+        path = write_markdown(out, args.markdown if args.markdown else out / "figures.md")
+        print(f"markdown -> {path}")
+        return 0
     say = (lambda line: None) if args.quiet else print
     records = make(args.names, quick=args.quick, out=args.out, markdown=args.markdown, configs=args.configs,
                    scheduler=args.scheduler, workers=args.workers, resume=args.resume,
