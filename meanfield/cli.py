@@ -71,6 +71,8 @@ def _parser():
     f.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler for the figures that sweep")
     f.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: the cores)")
     f.add_argument("--resume", action="store_true", help="keep the completed runs of an interrupted call")
+    f.add_argument("--reuse", action="store_true",
+                   help="keep figures whose JSON in OUT was made by the same code, configuration and version")
     f.add_argument("--markdown-only", action="store_true",
                    help="only regenerate the Markdown page from the figure JSON files already in OUT")
     f.add_argument("--strict", action="store_true", help="exit with code 1 when a claim does not reproduce")
@@ -155,7 +157,7 @@ def _figures(args) -> int:
         return 0
     say = (lambda line: None) if args.quiet else print
     records = make(args.names, quick=args.quick, out=args.out, markdown=args.markdown, configs=args.configs,
-                   scheduler=args.scheduler, workers=args.workers, resume=args.resume,
+                   scheduler=args.scheduler, workers=args.workers, resume=args.resume, reuse=args.reuse,
                    progress=False if args.quiet else None, log=say)
     failed = [f"{r['name']}.{c['name']}" for r in records for c in r["claims"] if not c["holds"]]
     if failed:

@@ -54,8 +54,34 @@ def _command(name, quick, out, markdown) -> str:
     return " ".join(parts)
 
 
+def _code_hash(module) -> str:
+    """sha256 of the figure module's source and of the shared machinery (a changed figure is never reused)."""
+    import hashlib
+
+    from . import _figure
+
+    h = hashlib.sha256()
+    for mod in (module, _figure):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _reusable(path: Path, record: dict) -> dict | None:
+    """The record of ``path`` if it was made by the same code, configuration, version and mode, with its files."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    keys = ("quick", "version", "code", "params", "config")
+    if any(old.get(k) != record[k] for k in keys):
+        return None
+    if not all((path.parent / f).is_file() for f in old.get("files", {}).values()):
+        return None
+    return old
+
+
 def make(names=None, *, quick: bool = False, out="figures", markdown=None, configs=None, scheduler=None,
-         workers=None, resume: bool = False, progress=None, log=None) -> list:
+         workers=None, resume: bool = False, reuse: bool = False, progress=None, log=None) -> list:
     """Make figures: run their simulations, write PNG, PDF and JSON, regenerate the Markdown page.
 
     Parameters
@@ -76,6 +102,9 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
         Workers of the local cluster (default: the cores).
     resume : bool
         Keep the completed runs of an earlier, interrupted call (default: every run is made afresh).
+    reuse : bool
+        Keep a figure whose JSON in ``out`` was made by the same code (the figure module's source), configuration,
+        library version and mode, instead of making it again (default: every figure is made afresh).
     progress : bool, optional
         A progress bar over figures (default: on a terminal).
     log : callable, optional
@@ -93,7 +122,7 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
     from tqdm.auto import tqdm
 
     from .. import __version__, interrupt
-    from ._figure import FigureRun, check_claims, load_figure_config, machine, now, write_json
+    from ._figure import FigureRun, check_claims, jsonable, load_figure_config, machine, now, write_json
 
     names = list(FIGURES) if not names else list(names)
     modules = [figure_module(n) for n in names]
@@ -109,6 +138,14 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
     show = sys.stderr.isatty() if progress is None else progress
     for name, module, (tables, params, source) in tqdm(list(zip(names, modules, loaded)), disable=not show,
                                                        unit="figure", desc="figures"):
+        if reuse:
+            old = _reusable(out / f"{name}.json", {"quick": bool(quick), "version": __version__,
+                                                    "code": _code_hash(module), "params": jsonable(params),
+                                                    "config": jsonable(tables)})
+            if old is not None:
+                records.append(old)
+                say(f"{name}: {out / (name + '.png')} is up to date (made {old['date']})")
+                continue
         start = time.perf_counter()
         fig_run = FigureRun(name, tables, params, quick, out / "runs" / name, source, scheduler=scheduler,
                             workers=workers, resume=resume, log=say)
@@ -130,7 +167,7 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
         record = {"name": name, "title": getattr(module, "TITLE", FIGURES[name]),
                   "reference": getattr(module, "REFERENCE", ""), "quick": bool(quick),
                   "command": _command(name, quick, out, markdown), "wall_seconds": round(seconds, 1),
-                  "runs": fig_run.runs_made, "version": __version__, "date": now(), "machine": machine(),
+                  "runs": fig_run.runs_made, "version": __version__, "code": _code_hash(module), "date": now(), "machine": machine(),
                   "files": files, "claims": [c._asdict() for c in claims], "highlights": numbers.get("highlights", {}),
                   "sizes": numbers.get("sizes", ""), "params": params, "config": tables, "numbers": numbers}
         write_json(out / f"{name}.json", record)
