@@ -6,7 +6,8 @@ The command line only parses arguments, calls :func:`meanfield.run.run_config` (
 ====  ==========================================================================================
 0     done
 1     a flow diverged (its file is marked ``diverged``, with the snapshots up to the last good state), or a
-      point of a sweep failed or diverged (recorded in the sweep's index)
+      point of a sweep failed or diverged (recorded in the sweep's index), or (``figures --strict``) a figure's
+      claim did not reproduce
 2     bad input: a configuration key or value, a file (one line on standard error, no traceback, nothing
       written), or a damaged trajectory file (``info``)
 130   interrupted by SIGINT or SIGTERM: files are marked ``interrupted`` and ``--resume`` continues them

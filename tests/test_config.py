@@ -161,6 +161,9 @@ BAD = [
     (["data.noise=-0.1"], "data.noise"),
     (["data.activation=swish"], "data.activation"),
     (["data.input=cube"], "data.input"),
+    (["data.teacher=[[1.0, 2.0]]"], "data.teacher"),
+    (["data.teacher=[[1.0, 2.0, 3.0], [1.0]]"], "data.teacher"),
+    (["data.teacher=[[1.0, nan, 3.0]]"], "data.teacher"),
     (["data.seed='one'"], "data.seed"),
     (("text", FIN + '[data]\nkind = "gaussian_teacher"\nd = 3\n'), "dynamics.kind"),
     (("text", POP + '[data]\nkind = "gaussian_teacher"\n'), "data.d"),
@@ -220,3 +223,20 @@ def test_a_teacher_file_sets_the_input_dimension(tmp_path):
     with pytest.raises(ConfigError, match="data.d"):
         config.from_dict({"data": {"kind": "gaussian_teacher", "teacher_file": str(tmp_path / "t.npz"), "d": 2},
                           "model": {"m": 4}, "dynamics": {"kind": "population"}})
+
+
+def test_inline_teacher_rows_label_the_data(tmp_path):
+    """data.teacher (teacher_student) gives the same data set as the Python API with that teacher."""
+    import meanfield as mf
+    from meanfield.run import build
+
+    rows = [[1.0, 0.5, -1.0, 0.25], [-0.5, 0.0, 1.0, 2.0]]
+    cfg = config.from_dict({"data": {"d": 3, "n_train": 7, "teacher": rows, "seed": 4}, "model": {"m": 4}})
+    ds = build(cfg).problem
+    ref = mf.teacher_student(d=3, n_train=7, teacher=rows, seed=4)
+    np.testing.assert_array_equal(ds.X, ref.X)
+    np.testing.assert_array_equal(ds.y, ref.y)
+    a, w = np.array(rows)[:, 0], np.array(rows)[:, 1:]
+    np.testing.assert_allclose(ds.y, np.maximum(ds.X @ w.T / np.sqrt(3), 0) @ a, rtol=1e-14)  # relu teacher
+    with pytest.raises(ConfigError, match="data.k"):
+        config.from_dict({"data": {"d": 3, "n_train": 7, "teacher": rows, "k": 3}, "model": {"m": 4}})
