@@ -154,7 +154,7 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
         claims = check_claims(params, numbers.get("claims", {}))
         fig = module.plot(numbers, params)
         size = " (quick mode: small sizes)" if quick else ""
-        fig.text(0.995, 0.003, f"meanfield {__version__} · {name}{size}", ha="right", va="bottom", fontsize=6,
+        fig.text(0.003, 0.003, f"meanfield {__version__} · {name}{size}", ha="left", va="bottom", fontsize=6,
                  color="0.4")
         files = {}
         for ext in ("png", "pdf"):

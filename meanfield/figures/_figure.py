@@ -255,7 +255,9 @@ def machine() -> dict:
 def write_json(path: Path, record: dict) -> None:
     """Write ``record`` as JSON atomically (a temporary file renamed over ``path``)."""
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(jsonable(record), indent=1, allow_nan=False) + "\n")
+    record = jsonable(record)  # one top-level key per line; long arrays stay on theirs
+    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in record.items())
+    tmp.write_text("{\n" + body + "\n}\n")
     os.replace(tmp, path)
 
 

@@ -166,7 +166,9 @@ def animate(files, out=None, *, flow: str = "neurons", frames: int = 60, fps: in
     axes = axes[0]
     artists = []
     for k, (ax, run, xy) in enumerate(zip(axes, runs, xys)):
-        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal" if d != 1 else "auto")
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+        if d != 1:  # lengths in the plane are comparable: one unit is one unit on both axes
+            ax.set_aspect("equal", adjustable="datalim")
         if d == 1:
             ax.set(xlabel="input weight w_j", ylabel="output weight a_j")
         else:

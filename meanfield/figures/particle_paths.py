@@ -66,7 +66,8 @@ def compute(fig) -> dict:
             obs = {k: np.asarray(s.value, float) for k, s in tr.observables.items()}
             d, teacher = int(tr.model["d"]), np.asarray(tr.data["teacher"], float)
         runs[label] = {"tau": tau, "dt": dt, "n_steps": int(res.config.total_steps), "times": tr.times,
-                       "theta": compact(theta), "train_loss": obs["train_loss"], "test_loss": obs["test_loss"],
+                       "theta": compact(theta), "train_loss": compact(obs["train_loss"]),
+                       "test_loss": compact(obs["test_loss"]),
                        "displacement": float(obs["displacement"][-1]), "w2": float(obs["w2_to_init"][-1]),
                        "mass_near_teacher": mass_near_teacher(theta[-1], teacher, d, p["near_degrees"])}
     ratio = runs["rich"]["displacement"] / runs["lazy"]["displacement"]
