@@ -31,7 +31,7 @@ def test_example_runs_quick(path, tmp_path, monkeypatch):
     runpy.run_path(str(path), run_name="__main__")
     pngs = list(tmp_path.rglob("*.png"))
     assert all(p.stat().st_size > 10_000 for p in pngs)
-    # what the gallery shows: the figures left open (a figure example shows its saved PNG, meanfield.figures.show)
+    # what the gallery shows: the figures left open (figure examples: meanfield.figures.show of their PNG)
     shown = [plt.figure(n) for n in plt.get_fignums()]
     assert shown, f"{path.name} leaves no figure open: the gallery would show no image"
     for i, fig in enumerate(shown):

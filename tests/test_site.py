@@ -45,8 +45,9 @@ def site(tmp_path_factory, figures_dir):
     work = tmp_path_factory.mktemp("site")
     _copy(ROOT / "docs", work / "docs")
     _copy(ROOT / "examples", work / "examples")
-    env = {**os.environ, "MEANFIELD_QUICK": "1", "MEANFIELD_FIGURES_DIR": str(figures_dir), "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    path = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env = {**os.environ, "MEANFIELD_QUICK": "1", "MEANFIELD_FIGURES_DIR": str(figures_dir),
+           "MPLBACKEND": "Agg", "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-d", str(work / "doctrees"),
            str(work / "docs"), str(work / "html")]
     start = time.perf_counter()
@@ -101,7 +102,8 @@ def test_gallery_shows_every_example_executed(site, path):
     page = html / "auto_examples" / f"{path.stem}.html"
     assert page.is_file(), f"{path.name} is not in the gallery"
     text = page.read_text()
-    assert re.search(rf'src="[^"]*sphx_glr_{path.stem}_\d+\.png"', text), f"{path.name}: no figure in the gallery"
+    figure = rf'src="[^"]*sphx_glr_{path.stem}_\d+\.png"'
+    assert re.search(figure, text), f"{path.name}: no figure in the gallery"
     assert "Total running time of the script" in text
     for ext in ("py", "ipynb"):
         assert re.search(rf'href="[^"]*{path.stem}\.{ext}"', text), f"{path.name}: no .{ext} download"

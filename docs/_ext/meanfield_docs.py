@@ -2,13 +2,14 @@
 docstrings to the Markdown pages.
 
 API pages
-    At ``builder-inited`` the pages ``docs/api/index.rst`` (the modules grouped by concept, :data:`GROUPS`) and
-    ``docs/api/<module>.rst`` (one per public module) are written from the code: every public module of the
-    package (no leading underscore in its dotted name, found by walking the package) gets a page, and every name
-    in its ``__all__`` is documented there with autodoc (numpydoc formats the docstrings), or, when the name is
-    imported from the public module that defines it, listed with a link to that module's entry (an object is
-    documented once). Modules under ``meanfield.figures`` join the figures group by themselves; any other public
-    module that no group names lands in "Other modules", so a new module is never missing from the reference.
+    At ``builder-inited`` the pages ``docs/api/index.rst`` (the modules grouped by concept, :data:`GROUPS`)
+    and ``docs/api/<module>.rst`` (one per public module) are written from the code: every public module of
+    the package (no leading underscore in its dotted name, found by walking the package) gets a page, and
+    every name in its ``__all__`` is documented there with autodoc (numpydoc formats the docstrings), or,
+    when the name is imported from the public module that defines it, listed with a link to that module's
+    entry (an object is documented once). Modules under ``meanfield.figures`` join the figures group by
+    themselves; any other public module that no group names lands in "Other modules", so a new module is
+    never missing from the reference.
     ``docs/api/`` is generated: edit :data:`GROUPS` here, not the pages.
 
 Links from docstrings to the pages
@@ -37,11 +38,12 @@ PACKAGE = "meanfield"
 
 #: The API reference, by concept: (title, one line about it, modules). Order is the page's order.
 GROUPS = [
-    ("The package", "The names ``import meanfield as mf`` gives, and where each is documented.", ["meanfield"]),
+    ("The package", "The names ``import meanfield as mf`` gives, and where each is documented.",
+     ["meanfield"]),
     ("Models and data", "The network, its activations and scalings, and the data sets it is trained on.",
      ["meanfield.model", "meanfield.activations", "meanfield.scaling", "meanfield.data"]),
-    ("Dynamics", "Particle flow on a finite training set, on the population risk (Gaussian inputs, online SGD), "
-     "the linearised network, and the mean-field PDE on a grid.",
+    ("Dynamics", "Particle flow on a finite training set, on the population risk (Gaussian inputs, online "
+     "SGD), the linearised network, and the mean-field PDE on a grid.",
      ["meanfield.flow", "meanfield.population", "meanfield.linearized", "meanfield.pde"]),
     ("Neural tangent kernel", "Empirical and infinite-width kernels.", ["meanfield.ntk"]),
     ("Optimal transport", "Wasserstein distances between particle measures.", ["meanfield.transport"]),
@@ -76,8 +78,8 @@ def public_modules(package: str = PACKAGE) -> list:
 
 
 def grouped_modules(package: str = PACKAGE) -> list:
-    """``[(title, blurb, [module, ...]), ...]``: :data:`GROUPS`, with the figure modules and the ungrouped public
-    modules added."""
+    """``[(title, blurb, [module, ...]), ...]``: :data:`GROUPS`, with the figure modules and the ungrouped
+    public modules added."""
     modules = public_modules(package)
     named = {m for _, _, mods in GROUPS for m in mods}
     groups = []
@@ -111,8 +113,8 @@ def _assigned_names(module) -> set:
 
 
 def home(module_name: str, name: str, documented: set) -> tuple:
-    """``(module, name)`` under which ``module_name.name`` is documented: the public module that defines it and
-    exports it (``meanfield.load_config`` is ``meanfield.config.load``), where that module has a page
+    """``(module, name)`` under which ``module_name.name`` is documented: the public module that defines it
+    and exports it (``meanfield.load_config`` is ``meanfield.config.load``), where that module has a page
     (``documented``), else ``(module_name, name)`` itself."""
     module = importlib.import_module(module_name)
     obj = getattr(module, name)
@@ -129,7 +131,8 @@ def home(module_name: str, name: str, documented: set) -> tuple:
         if other == module_name:
             continue
         mod = importlib.import_module(other)
-        if name in getattr(mod, "__all__", ()) and getattr(mod, name, None) is obj and name in _assigned_names(mod):
+        exported = name in getattr(mod, "__all__", ()) and getattr(mod, name, None) is obj
+        if exported and name in _assigned_names(mod):
             return other, name
     return module_name, name
 
@@ -289,7 +292,7 @@ NUMPYDOC_SECTIONS = {"Parameters", "Returns", "Yields", "Receives", "Raises", "W
 
 
 def _sections(lines: list) -> list:
-    """``[(title, header_index, end_index), ...]`` of the numpydoc-style sections (a title underlined by dashes)."""
+    """``[(title, header, end), ...]``: the numpydoc-style sections (titles underlined by dashes)."""
     heads = [i for i in range(len(lines) - 1) if lines[i].strip() and not lines[i].startswith(" ")
              and set(lines[i + 1].strip()) == {"-"} and len(lines[i + 1].strip()) == len(lines[i].strip())]
     return [(lines[h].strip(), h, (heads[k + 1] if k + 1 < len(heads) else len(lines)))
@@ -297,9 +300,10 @@ def _sections(lines: list) -> list:
 
 
 def keep_extra_sections(app, what, name, obj, options, lines) -> None:
-    """Keep the text of the sections named in ``meanfield_extra_sections`` (``Accuracy``: the accuracy contract of
-    a function), which numpydoc would drop: each becomes a paragraph "**Accuracy.** ..." at the end of the Notes
-    section (created if there is none). Any other section numpydoc does not know is a warning."""
+    """Keep the text of the sections named in ``meanfield_extra_sections`` (``Accuracy``: the accuracy
+    contract of a function), which numpydoc would drop: each becomes a paragraph "**Accuracy.** ..." at the
+    end of the Notes section (created if there is none). Any other section numpydoc does not know is a
+    warning."""
     if what == "module":  # numpydoc leaves module docstrings alone: their sections are page sections
         return
     from sphinx.util import logging
@@ -310,8 +314,8 @@ def keep_extra_sections(app, what, name, obj, options, lines) -> None:
             continue
         if title not in extra:
             logging.getLogger(__name__).warning(
-                "%s: docstring section %r is not one numpydoc renders (its text would be lost); use Notes, or add "
-                "it to meanfield_extra_sections in docs/conf.py", name, title)
+                "%s: docstring section %r is not one numpydoc renders (its text would be lost); use Notes, "
+                "or add it to meanfield_extra_sections in docs/conf.py", name, title)
             continue
         body = lines[head + 2:end]
         del lines[head:end]
@@ -341,8 +345,8 @@ def keep_extra_sections(app, what, name, obj, options, lines) -> None:
 def drop_missing_optional(app, docname, source) -> None:
     """In a toctree, drop the entries of ``meanfield_optional_docs`` that are not in the project.
 
-    docs/figures.md is generated by ``meanfield figures``; the index lists it, and before it exists the entry is
-    removed here instead of being a warning (Sphinx cannot suppress an empty toctree glob in this version).
+    docs/figures.md is generated by ``meanfield figures``; the index lists it, and before it exists the entry
+    is removed here instead of being a warning (Sphinx cannot suppress an empty toctree glob in this version).
     """
     missing = [d for d in app.config.meanfield_optional_docs if d not in app.env.found_docs]
     if missing:
