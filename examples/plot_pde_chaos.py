@@ -13,7 +13,7 @@ Set ``MEANFIELD_QUICK=1`` for a quick run with small sizes.
 import json
 import os
 
-from meanfield.figures import chaos_pde
+from meanfield.figures import chaos_pde, show
 
 quick = os.environ.get("MEANFIELD_QUICK") == "1"
 numbers = chaos_pde.compute(quick=quick)
@@ -25,5 +25,6 @@ for key in ("plane", "radial"):
 # %%
 # The figure, and the numbers beside it.
 chaos_pde.plot(numbers, "pde_chaos.png")
+show("pde_chaos.png")
 with open("pde_chaos.json", "w") as fh:
     json.dump(numbers, fh, indent=1)

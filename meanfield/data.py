@@ -7,18 +7,19 @@ a file's path and sha256). Bad input raises :class:`~meanfield.errors.ConfigErro
 what is allowed; a file that cannot be read as the data it should hold raises
 :class:`~meanfield.errors.FileFormatError` naming the file.
 
-=================== =========================================================================================
-constructor         data
-=================== =========================================================================================
-:func:`from_arrays`   ``(X, y[, X_test, y_test])`` given by the user
-:func:`teacher_student` :math:`x \sim N(0, I_d)` or uniform on the sphere of radius :math:`\sqrt d`;
-                    :math:`y = f^*(x) + \text{noise}\cdot\xi` for a two-layer teacher :math:`f^*` with k neurons
-:func:`load_npz`      arrays stored under given keys of a ``.npz`` file
-:func:`load_csv`      a table of numbers, one column of which is the target
-:func:`load_digits`   the UCI handwritten digits (1 797 images, 8x8 pixels) shipped with meanfield, as a
-                    two-class (:math:`\pm 1`) or regression target
+======================== ====================================================================================
+constructor              data
+======================== ====================================================================================
+:func:`from_arrays`      ``(X, y[, X_test, y_test])`` given by the user
+:func:`teacher_student`  :math:`x \sim N(0, I_d)` or uniform on the sphere of radius :math:`\sqrt d`;
+                         :math:`y = f^*(x) + \text{noise}\cdot\xi` for a two-layer teacher :math:`f^*` with k
+                         neurons
+:func:`load_npz`         arrays stored under given keys of a ``.npz`` file
+:func:`load_csv`         a table of numbers, one column of which is the target
+:func:`load_digits`      the UCI handwritten digits (1 797 images, 8x8 pixels) shipped with meanfield, as a
+                         two-class (:math:`\pm 1`) or regression target
 :func:`train_test_split` a random held-out part of any data set without one
-=================== =========================================================================================
+======================== ====================================================================================
 
 The teacher uses the particle layout of docs/conventions.md: row k of ``teacher`` is
 :math:`(a^*_k, w^*_{k,1..d}[, b^*_k])` and

@@ -4,21 +4,21 @@ An :class:`Observer` is a function of a flow state that returns named values (nu
 description that the recorder stores beside the values in the result file. Every built-in quantity is computed
 in exactly one place, here or in the module whose concept it is:
 
-============== ====================================================== =========================================
-observer       values                                                 computed by
-============== ====================================================== =========================================
-``risks``      ``train_loss``, ``test_loss`` (finite data and the     ``flow.problem.risks``:
-               linearised network) or ``population_risk``             :func:`meanfield.model.risk`,
-               (Gaussian inputs)                                      :func:`meanfield.population.population_risk`
-``motion``     ``displacement`` :math:`\|\theta_t-\theta_0\|_F /       :func:`meanfield.transport.relative_displacement`,
-               \|\theta_0\|_F`, ``identity_bound``                    :func:`meanfield.transport.identity_bound`
+============== ========================================================= ========================================
+observer       values                                                    computed by
+============== ========================================================= ========================================
+``risks``      ``train_loss``, ``test_loss`` (finite data and the        ``flow.problem.risks``:
+               linearised network) or ``population_risk``                :func:`meanfield.model.risk`,
+               (Gaussian inputs)                                         :func:`meanfield.population.population_risk`
+``motion``     ``displacement`` :math:`\|\theta_t-\theta_0\|_F /         :func:`meanfield.transport.relative_displacement`,
+               \|\theta_0\|_F`, ``identity_bound``                       :func:`meanfield.transport.identity_bound`
                :math:`(\frac1m\sum_j|\theta_j(t)-\theta_j(0)|^2)^{1/2}`
-``w2``         ``w2_to_init`` :math:`W_2(\mu_t, \mu_0)`, ``w2_stderr`` :class:`meanfield.transport.W2ToInit`
-``kernel``     ``kernel_change`` :math:`\|\Theta_t-\Theta_0\|_F /      :func:`meanfield.ntk.model_ntk`,
-               \|\Theta_0\|_F`, ``kernel_alignment``                  :func:`meanfield.ntk.kernel_change`,
-               :math:`y^\top\Theta_t y/(\|\Theta_t\|_F\|y\|^2)` on     :func:`meanfield.ntk.kernel_alignment`
+``w2``         ``w2_to_init`` :math:`W_2(\mu_t, \mu_0)`, ``w2_stderr``   :class:`meanfield.transport.W2ToInit`
+``kernel``     ``kernel_change`` :math:`\|\Theta_t-\Theta_0\|_F /        :func:`meanfield.ntk.model_ntk`,
+               \|\Theta_0\|_F`, ``kernel_alignment``                     :func:`meanfield.ntk.kernel_change`,
+               :math:`y^\top\Theta_t y/(\|\Theta_t\|_F\|y\|^2)` on       :func:`meanfield.ntk.kernel_alignment`
                ``points`` probe inputs
-============== ====================================================== =========================================
+============== ========================================================= ========================================
 
 A run records ``risks``, ``motion`` and ``w2`` unless told otherwise (:data:`DEFAULT`). Costs per snapshot,
 for m particles of p coordinates and n training points: ``risks`` O(n m p) (population: O(m (m + k)) kernel

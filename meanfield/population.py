@@ -444,7 +444,7 @@ def online_flow(teacher, model: Model, dynamics: Dynamics, *, method="auto", qua
     The stochastic counterpart of :func:`population_flow` (Mei, Montanari & Nguyen 2018): step s takes an
     Euler step on the empirical risk of B fresh points :math:`x \sim N(0, I_d)` labelled by the teacher,
     :math:`\theta \leftarrow \theta + dt\,\hat v_s(\theta)` (plus :math:`\sqrt{2\tau\,dt}\,\xi_s` when
-    ``temperature > 0``), with :math:`E[\hat v_s] = ` the population velocity. The inputs of step s are pure
+    ``temperature > 0``), with :math:`E[\hat v_s]` = the population velocity. The inputs of step s are pure
     functions of (dynamics.seed, s, index) (counter-based stream 2), so runs are reproducible at any thread
     count and resumable from (seed, step).
 

@@ -106,7 +106,7 @@ def parse_grid(items) -> dict:
 
 def expand(grid: dict, zipped: dict, seeds: int | None) -> list:
     """The points of a sweep: the product of the grid's values, times the zipped keys (varied together), times the
-    seeds ``0 .. seeds - 1``; each point is ``{key: value, ..., "seed": s}`` (``seed`` None without seeds)."""
+    seeds ``0, 1, ..., seeds - 1``; each point is ``{key: value, ..., "seed": s}`` (``seed`` None without seeds)."""
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ConfigError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists of one common length")

@@ -142,14 +142,14 @@ class Field:
     """Lazy snapshots of a field recorded in ``/fields/<name>`` (the density of a PDE run): index it to read only
     what is asked for.
 
-    ``field[i]`` -> snapshot i, shape ``cells``; ``field[a:b]`` -> (k, *cells); ``field[i, j]`` -> row j of
+    ``field[i]`` -> snapshot i, shape ``cells``; ``field[a:b]`` -> ``(k, *cells)``; ``field[i, j]`` -> row j of
     snapshot i (further indices act on the grid axes); ``field.read()`` loads everything (float64).
 
     Attributes
     ----------
     name : str
     steps, times : ndarray, shape (T,)
-    shape : tuple (T, *cells)
+    shape : tuple ``(T, *cells)``
     lower, upper : ndarray, shape (p,)
         Corners of the grid (plane: (a, w); radial: (0,), (s_max,)).
     cells : tuple of int
@@ -189,7 +189,7 @@ class Field:
         return float(np.prod((self.upper - self.lower) / np.asarray(self.cells)))
 
     def read(self) -> np.ndarray:
-        """All snapshots, shape (T, *cells)."""
+        """All snapshots, shape ``(T, *cells)``."""
         return self[:]
 
     def __getitem__(self, key) -> np.ndarray:

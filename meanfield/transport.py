@@ -11,25 +11,26 @@ the number was obtained. No solver result is returned silently unconverged: a so
 cap raises :class:`NotConvergedError` (``w2(method="auto")`` falls back to the certified bracket instead, and
 says so in ``params["fallback_from"]``).
 
-=========================== =================================================================================
-function                    what it computes
-=========================== =================================================================================
-:func:`w2`                  dispatcher: ``method="auto"`` is exact up to :data:`AUTO_EXACT_MAX_M` particles,
-                            a certified bracket :math:`L \le W_2 \le U` beyond
-:func:`bracket`             certified lower (dual potentials) and upper (feasible coupling) bounds
-:func:`exact`               exact W2: assignment (equal uniform sizes), ``ot.emd`` (dense cost) or
-                            ``ot.emd2_lazy`` (cost computed on the fly, O(m + n) memory)
-:func:`sinkhorn`            :math:`\sqrt{\langle P_\varepsilon, C\rangle}` for the entropic plan, reg relative
-                            to the median cost; log-domain iterations for small reg
-:func:`sinkhorn_divergence` debiased Sinkhorn divergence :math:`\sqrt{S_\varepsilon}`
-:func:`sliced`              sliced W2 (a different, smaller distance: ``sliced <= W2``), seeded projections
-:func:`subsampled`          :math:`\sqrt{\mathbb E\, W_2^2(\mu_S, \nu_S)}` over random subsets, with stderr;
-                            an upper estimate (``E value^2 >= W2^2``)
-:func:`identity_bound`      :math:`\sqrt{\sum_j w_j |x_j - y_j|^2} \ge W_2` for paired particles, O(mp)
-:func:`gelbrich_bound`      Bures-Wasserstein distance of the moment-matched Gaussians, :math:`\le W_2`
+============================= ================================================================================
+function                      what it computes
+============================= ================================================================================
+:func:`w2`                    dispatcher: ``method="auto"`` is exact up to :data:`AUTO_EXACT_MAX_M` particles,
+                              a certified bracket :math:`L \le W_2 \le U` beyond
+:func:`bracket`               certified lower (dual potentials) and upper (feasible coupling) bounds
+:func:`exact`                 exact W2: assignment (equal uniform sizes), ``ot.emd`` (dense cost) or
+                              ``ot.emd2_lazy`` (cost computed on the fly, O(m + n) memory)
+:func:`sinkhorn`              :math:`\sqrt{\langle P_\varepsilon, C\rangle}` for the entropic plan, reg
+                              relative to the median cost; log-domain iterations for small reg
+:func:`sinkhorn_divergence`   debiased Sinkhorn divergence :math:`\sqrt{S_\varepsilon}`
+:func:`sliced`                sliced W2 (a different, smaller distance: ``sliced <= W2``), seeded projections
+:func:`subsampled`            :math:`\sqrt{\mathbb E\, W_2^2(\mu_S, \nu_S)}` over random subsets, with stderr;
+                              an upper estimate (``E value^2 >= W2^2``)
+:func:`identity_bound`        :math:`\sqrt{\sum_j w_j |x_j - y_j|^2} \ge W_2` for paired particles, O(mp)
+:func:`gelbrich_bound`        Bures-Wasserstein distance of the moment-matched Gaussians, :math:`\le W_2`
 :func:`relative_displacement` :math:`\|\theta - \theta_0\|_F / \|\theta_0\|_F`
-:class:`W2ToInit`           observer: W2 to the initial particles, identity bound and displacement per snapshot
-=========================== =================================================================================
+:class:`W2ToInit`             observer: W2 to the initial particles, identity bound and displacement per
+                              snapshot
+============================= ================================================================================
 
 POT is imported here only; ``import meanfield`` does not import it.
 """
@@ -913,9 +914,10 @@ def w2(mu, nu, *, weights_mu=None, weights_nu=None, method="auto", seed=0, **par
     nu : ndarray, shape (n, p)
         Particles of the second measure (theta_0, another run, the teacher's neurons, ...).
     weights_mu, weights_nu : ndarray, shape (m,) / (n,), optional
-        Non-negative weights summing to 1 (e.g. a teacher's |a_k| / sum |a|); uniform by default.
-    method : {"auto", "exact", "sinkhorn", "sinkhorn_divergence", "sliced", "subsampled", "bracket", \
-"identity_bound"}
+        Non-negative weights summing to 1 (e.g. a teacher's ``|a_k| / sum |a|``); uniform by default.
+    method : str
+        One of ``"auto"``, ``"exact"``, ``"sinkhorn"``, ``"sinkhorn_divergence"``, ``"sliced"``, ``"subsampled"``,
+        ``"bracket"``, ``"identity_bound"``.
         ``"auto"``: :func:`exact` when ``max(m, n) <= AUTO_EXACT_MAX_M`` (4000: at most ~30 s and 1 GB on the
         loaded 2-core development machine, p <= 17), else :func:`bracket`, whose ``lower <= W2 <= upper`` is certified
         and whose ``stderr`` is the bracket's half-width (``|value - W2| <= stderr``); if the exact solver fails

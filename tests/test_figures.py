@@ -19,16 +19,17 @@ DOCS = ROOT / "docs"
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_quick_figure_claims(name, tmp_path):
-    (record,) = make([name], quick=True, out=tmp_path, progress=False)
+def test_quick_figure_claims(name, figures_dir):
+    # the session's quick figures (conftest.py): a figure the examples made already is reused, not recomputed
+    (record,) = make([name], quick=True, out=figures_dir, reuse=True, progress=False)
     for ext in ("png", "pdf", "json"):
-        assert (tmp_path / f"{name}.{ext}").stat().st_size > 1000
-    saved = json.loads((tmp_path / f"{name}.json").read_text())
+        assert (figures_dir / f"{name}.{ext}").stat().st_size > 1000
+    saved = json.loads((figures_dir / f"{name}.json").read_text())
     assert saved["quick"] is True and saved["claims"], "a figure without claims asserts nothing"
     failed = [f"{c['name']} = {c['measured']:.4g}, expected {c['expected']}" for c in saved["claims"] if not c["holds"]]
     assert not failed, f"{name}: " + "; ".join(failed)
     assert record["claims"] == saved["claims"]
-    md = (tmp_path / "figures.md").read_text()
+    md = (figures_dir / "figures.md").read_text()
     assert f"{name}.png" in md and saved["title"] in md
 
 

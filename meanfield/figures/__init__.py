@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["FIGURES", "make", "write_markdown", "figure_module"]
+__all__ = ["FIGURES", "make", "write_markdown", "figure_module", "show"]
 
 #: The figures in the order of docs/figures.md: module name -> short title.
 FIGURES = {
@@ -237,3 +237,33 @@ def write_markdown(out, path) -> Path:
     tmp.write_text("\n".join(lines).rstrip() + "\n")
     os.replace(tmp, path)
     return path
+
+
+def show(png):
+    """A matplotlib figure that shows the image file ``png`` pixel for pixel (at the dpi it was saved with).
+
+    :func:`make` saves and closes its figures, and does not draw a figure it reuses; ``show`` puts the saved
+    figure back on screen, in a notebook or in the documentation's gallery, whose scraper takes the figures left
+    open by an example.
+
+    Parameters
+    ----------
+    png : str or os.PathLike
+        An image file, e.g. ``Path(out) / "particle_paths.png"`` after ``make(["particle_paths"], out=out)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    with Image.open(png) as im:
+        dpi = float(im.info.get("dpi", (100.0, 100.0))[0]) or 100.0
+    image = plt.imread(png)
+    height, width = image.shape[:2]
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(image, interpolation="none")
+    ax.set_axis_off()
+    return fig

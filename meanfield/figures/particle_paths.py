@@ -90,7 +90,7 @@ def compute(fig) -> dict:
 
 
 def plot(numbers: dict, params: dict):
-    """Two panels, rich and lazy: particle paths in the plane of |a_j| w_j / sqrt(d), teacher directions."""
+    """Two panels, rich and lazy: particle paths in the plane of ``|a_j| w_j / sqrt(d)``, teacher directions."""
     from ._style import figure, finish
     from .animate import plane_points
 
