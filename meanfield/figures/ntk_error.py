@@ -206,7 +206,7 @@ def plot(numbers: dict, params: dict):
                 label=f"mean over {len(numbers['seeds'])} seeds (bars: s.d.)")
     ax.plot(grid, np.exp(numbers["intercept"]) * grid**slope, "-", color="#2471a3", lw=1,
             label=f"fit: slope {slope:.3f} ± {se:.3f}")
-    ax.plot(grid, c / np.sqrt(grid), "k--", lw=1, label=fr"theory: $(S/m)^{{1/2}}/\|\Theta^*\|_F$, slope $-1/2$")
+    ax.plot(grid, c / np.sqrt(grid), "k--", lw=1, label=r"theory: $(S/m)^{1/2}/\|\Theta^*\|_F$, slope $-1/2$")
     ax.plot([128, 128], [0.10, 0.45], "-", color="#c0392b", lw=6, alpha=0.3,
             label="literature: > 10 % at m = 128, 2-5 % at m = 1024")
     ax.plot([1024, 1024], [0.02, 0.05], "-", color="#c0392b", lw=6, alpha=0.3)
