@@ -203,19 +203,21 @@ def plot(numbers: dict, params: dict):
     c, slope, se = numbers["clt_constant"], numbers["slope"], numbers["stderr"]
     grid = np.geomspace(ms[0] / 1.3, ms[-1] * 1.3, 50)
     ax.errorbar(ms, mean, yerr=sd, fmt="o", color="#2471a3", ms=4, capsize=3,
-                label=f"mean over {len(numbers['seeds'])} seeds (bars: s.d.)")
+                label=f"mean ± s.d. over {len(numbers['seeds'])} seeds")
     ax.plot(grid, np.exp(numbers["intercept"]) * grid**slope, "-", color="#2471a3", lw=1,
             label=f"fit: slope {slope:.3f} ± {se:.3f}")
-    ax.plot(grid, c / np.sqrt(grid), "k--", lw=1, label=r"theory: $(S/m)^{1/2}/\|\Theta^*\|_F$, slope $-1/2$")
+    ax.plot(grid, c / np.sqrt(grid), "k--", lw=1, label=r"theory (CLT): $(S/m)^{1/2}/\|\Theta^*\|_F$")
     ax.plot([128, 128], [0.10, 0.45], "-", color="#c0392b", lw=6, alpha=0.3,
-            label="literature: > 10 % at m = 128, 2-5 % at m = 1024")
+            label="literature's claims")
     ax.plot([1024, 1024], [0.02, 0.05], "-", color="#c0392b", lw=6, alpha=0.3)
+    ax.text(128 * 1.15, 0.40, "literature: > 10 %", fontsize=7, color="#c0392b", va="center")
+    ax.text(1024 * 1.15, 0.022, "literature: 2-5 %", fontsize=7, color="#c0392b", va="center")
     claims = numbers["claims"]
     for w, key in ((128, "error_128"), (1024, "error_1024")):
         v = claims[key]
         if v is not None and math.isfinite(v):
-            ax.annotate(f"m = {w}: {100 * v:.1f} %", (w, v), xytext=(12, 10), textcoords="offset points",
-                        fontsize=8, color="#c0392b", arrowprops={"arrowstyle": "-", "color": "#c0392b", "lw": 0.6})
+            ax.annotate(f"m = {w}: {100 * v:.1f} %", (w, v), xytext=(-14, -22), textcoords="offset points",
+                        fontsize=8, ha="right", color="#c0392b", arrowprops={"arrowstyle": "-", "color": "#c0392b", "lw": 0.6})
     ax.set(xscale="log", yscale="log", xlabel="width m (neurons)",
            ylabel=r"$\|\Theta_m - \Theta^*\|_F / \|\Theta^*\|_F$",
            title=f"relative Frobenius error at initialisation\n(n = {numbers['n']} Gaussian inputs, "
@@ -227,6 +229,7 @@ def plot(numbers: dict, params: dict):
     ticks = [t for t in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if lo <= t <= hi]
     ax.set_yticks(ticks, [f"{100 * t:g} %" for t in ticks])
     ax.set_ylim(lo, hi)
+    ax.legend(fontsize=7, loc="lower left")  # the data fall from upper left to lower right
     bx.errorbar(ms, mean * np.sqrt(ms), yerr=sd * np.sqrt(ms), fmt="o", color="#2471a3", ms=4, capsize=3,
                 label=r"mean error $\times\sqrt{m}$")
     bx.plot(ms, rms * np.sqrt(ms), "s", mfc="none", color="#117864", ms=5, label=r"r.m.s. error $\times\sqrt{m}$")
