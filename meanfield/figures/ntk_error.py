@@ -85,11 +85,11 @@ def clt_constant(X, model, dynamics, n_particles, seed=0, chunk=4096) -> tuple:
     >>> from meanfield.flow import Dynamics
     >>> from meanfield.ntk import model_ntk
     >>> X = np.random.default_rng(1).standard_normal((5, 3))
-    >>> mo, dy = Model(d=3, m=4000, scaling="ntk"), Dynamics()
-    >>> S, se, Eg2 = clt_constant(X, mo, dy, 4000, seed=7)
+    >>> mo, dy = Model(d=3, m=1000, scaling="ntk"), Dynamics()
+    >>> S, se, Eg2 = clt_constant(X, mo, dy, 1000, seed=7)
     >>> th = init_particles(mo, np.random.default_rng(7))
     >>> one = Model(d=3, m=1, scaling="ntk")  # the kernel of one particle is its term g
-    >>> terms = [np.sum(model_ntk(th[j:j + 1], X, model=one, dynamics=dy) ** 2) for j in range(4000)]
+    >>> terms = [np.sum(model_ntk(th[j:j + 1], X, model=one, dynamics=dy) ** 2) for j in range(1000)]
     >>> bool(abs(np.mean(terms) - Eg2) < 1e-9 * Eg2)
     True
     """
