@@ -151,7 +151,7 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
                             workers=workers, resume=resume, log=say)
         numbers = module.compute(fig_run)
         interrupt.check()
-        claims = check_claims(params, numbers.get("claims", {}))
+        claims = check_claims(params, numbers.get("claims", {}), quick)
         fig = module.plot(numbers, params)
         size = " (quick mode: small sizes)" if quick else ""
         fig.text(0.003, 0.003, f"meanfield {__version__} · {name}{size}", ha="left", va="bottom", fontsize=6,
