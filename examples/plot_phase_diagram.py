@@ -1,0 +1,34 @@
+"""
+The scaling phase diagram
+=========================
+
+A two-layer relu network f = m^-alpha sum_j a_j relu(w_j.x/sqrt(d)) trained by gradient descent at the rate
+m^beta: how far do its particles move as the width m grows? The exponent e of the relative displacement
+||theta_T - theta_0|| / ||theta_0|| ~ m^e is measured over a grid of (alpha, beta) (one Dask sweep over alpha,
+beta and m) and compared with the theory of meanfield.figures.phase_diagram: e = beta - alpha below the
+stability boundary beta = min(2 alpha - 1, alpha), whose parts are the lazy line (the NTK scaling at
+(1/2, 0), e = -1/2), the mean-field point (1, 1), e = 0, and the condensed line beta = alpha > 1; above it the
+fit happens in vanishing time and gradient descent at a fixed step diverges from some width on.
+
+Run ``python examples/plot_phase_diagram.py`` for the full size, or with ``MEANFIELD_QUICK=1`` for the quick
+one; the figure, its PDF and a JSON of every number go to ``figures/``.
+"""
+
+# %%
+import json
+import os
+
+from meanfield.figures import make
+from meanfield.figures.phase_diagram import plot
+
+QUICK = os.environ.get("MEANFIELD_QUICK") == "1"
+(record,) = make(["phase_diagram"], quick=QUICK, out="figures", progress=False)
+for claim in record["claims"]:
+    print(f"{claim['name']}: {claim['measured']:.4g} (expected {claim['expected']}; "
+          f"{'holds' if claim['holds'] else 'does not reproduce'})")
+
+# %%
+# The figure, drawn again from the JSON that ``make`` wrote.
+with open(os.path.join("figures", "phase_diagram.json")) as fh:
+    saved = json.load(fh)
+fig = plot(saved["numbers"], saved["params"])
