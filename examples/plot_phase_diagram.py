@@ -15,6 +15,8 @@ one; the figure, its PDF and a JSON of every number go to ``figures/``.
 """
 
 # %%
+# The sweep runs on a local Dask cluster whose worker processes re-import this script: everything that runs
+# sits under the ``__main__`` guard.
 import json
 import os
 
@@ -22,13 +24,18 @@ from meanfield.figures import make
 from meanfield.figures.phase_diagram import plot
 
 QUICK = os.environ.get("MEANFIELD_QUICK") == "1"
-(record,) = make(["phase_diagram"], quick=QUICK, out="figures", progress=False)
-for claim in record["claims"]:
-    print(f"{claim['name']}: {claim['measured']:.4g} (expected {claim['expected']}; "
-          f"{'holds' if claim['holds'] else 'does not reproduce'})")
 
-# %%
-# The figure, drawn again from the JSON that ``make`` wrote.
-with open(os.path.join("figures", "phase_diagram.json")) as fh:
-    saved = json.load(fh)
-fig = plot(saved["numbers"], saved["params"])
+
+def main():
+    """Make the figure (quick or full), print its claims, and draw it again from its JSON."""
+    (record,) = make(["phase_diagram"], quick=QUICK, out="figures", progress=False)
+    for claim in record["claims"]:
+        print(f"{claim['name']}: {claim['measured']:.4g} (expected {claim['expected']}; "
+              f"{'holds' if claim['holds'] else 'does not reproduce'})")
+    with open(os.path.join("figures", "phase_diagram.json")) as fh:
+        saved = json.load(fh)
+    return plot(saved["numbers"], saved["params"])  # left open: sphinx-gallery captures it
+
+
+if __name__ == "__main__":
+    fig = main()

@@ -68,8 +68,9 @@ What is compared
 Per cell: the exponent fitted over the widths that completed (at least three, all below the first divergence),
 against :math:`\beta - \alpha` in the stable region and :math:`e_{\mathrm{GF}}` in the unstable one. Claims:
 the largest :math:`|e - (\beta - \alpha)|` over the stable cells; the exponents of the NTK preset (1/2, 0) and
-of the mean-field preset (1, 1); the number of diverged runs in the stable region (none expected); the
-largest :math:`|e - e_{\mathrm{GF}}|` over the unstable cells where no width diverged.
+of the mean-field preset (1, 1); the number of diverged runs in the stable region (none expected). The largest
+:math:`|e - e_{\mathrm{GF}}|` over the unstable cells where no width diverged is reported, not claimed: those
+cells approach the saturation only through a slow crossover.
 """
 
 from __future__ import annotations
@@ -166,8 +167,8 @@ def compute(fig) -> dict:
     ntk, mf = cell(0.5, 0.0), cell(1.0, 1.0)
     claims = {"stable_max_abs_error": max(stable_err) if stable_err else math.nan,
               "ntk_exponent": ntk["exponent"], "mean_field_exponent": mf["exponent"],
-              "stable_runs_diverged": stable_div,
-              "unstable_max_abs_error_gradient_flow": max(gf) if gf else math.nan}
+              "stable_runs_diverged": stable_div}
+    gf_max = max(gf) if gf else math.nan
     n_unst_div = sum(cl["first_diverged_width"] is not None for cl in unstable)
     highlights = {"NTK preset (1/2, 0): exponent": ntk["exponent"], "NTK preset: standard error": ntk["stderr"],
                   "mean-field preset (1, 1): exponent": mf["exponent"], "mean-field preset: standard error":
@@ -180,7 +181,7 @@ def compute(fig) -> dict:
         "stable cells: mean |exponent - (beta - alpha)|": float(np.nanmean(stable_err)) if stable_err else math.nan,
         "stable cells": len(stable), "unstable cells": len(unstable),
         "unstable cells that diverged at some width": n_unst_div,
-        "unstable cells without divergence: largest |exponent - e_GF|": claims["unstable_max_abs_error_gradient_flow"],
+        "unstable cells without divergence: largest |exponent - e_GF|": gf_max,
         "failed runs": failed})
     tab = fig.tables
     h, n_steps = float(tab["dynamics"]["dt"]), int(tab["run"]["n_steps"])
@@ -189,6 +190,7 @@ def compute(fig) -> dict:
              f"{p['seeds']} seed(s), {n_steps} gradient steps of h = {h:g} (T = {n_steps * h:g})")
     return {"alphas": alphas, "betas": betas, "widths": widths, "cells": cells, "exponents": compact(exps),
             "stderr": compact(errs), "diverged": diverged.tolist(), "step": h, "n_steps": n_steps,
+            "unstable_max_abs_error_gradient_flow": gf_max,
             "claims": claims, "highlights": highlights, "sizes": sizes}
 
 
@@ -255,7 +257,7 @@ def plot(numbers: dict, params: dict):
     c = numbers["claims"]
     ax2.set(xlabel="theoretical exponent", ylabel="measured exponent (± standard error of the fit)",
             title=f"per cell: largest stable |error| {c['stable_max_abs_error']:.3f}\n"
-                  f"unstable, gradient-flow saturation: {c['unstable_max_abs_error_gradient_flow']:.3f}")
+                  f"unstable without divergence, vs $e_{{GF}}$: {numbers['unstable_max_abs_error_gradient_flow']:.3f}")
     ax2.title.set_fontsize(8.5)
     finish(ax2)
     # displacement against m
