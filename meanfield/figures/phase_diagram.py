@@ -202,7 +202,7 @@ def plot(numbers: dict, params: dict):
 
     from ._style import figure, finish
 
-    fig, (ax, ax2, ax3) = figure(3, width=4.9, height=5.0)
+    fig, (ax, ax2, ax3) = figure(3, width=4.9, height=5.4)
     al, be = np.asarray(numbers["alphas"]), np.asarray(numbers["betas"])
     ex = np.asarray(numbers["exponents"], float)
     da, db = (al[1] - al[0]) if al.size > 1 else 0.25, (be[1] - be[0]) if be.size > 1 else 0.25
@@ -227,14 +227,14 @@ def plot(numbers: dict, params: dict):
     lo = aa <= 1
     ax.plot(aa[lo], 2 * aa[lo] - 1, "k-", lw=1.8, label=r"lazy line $\beta = 2\alpha-1$ (NTK at $\alpha=\frac{1}{2}$)")
     ax.plot(aa[~lo], aa[~lo], "k--", lw=1.8, label=r"condensed line $\beta=\alpha$ ($\alpha>1$)")
-    ax.fill_between(aa, np.minimum(2 * aa - 1, aa), edges_b[-1], color="k", alpha=0.06, lw=0)
+    ax.fill_between(aa, np.minimum(2 * aa - 1, aa), edges_b[-1], color="k", alpha=0.06, lw=0,
+                    label=r"unstable: $\beta > \min(2\alpha-1, \alpha)$ (shaded)")
     ax.plot([0.5], [0.0], "s", mfc="none", mec="k", mew=1.2, ms=22, zorder=5, label="NTK preset (1/2, 0)")
     ax.plot([1.0], [1.0], "o", mfc="none", mec="k", mew=1.2, ms=22, zorder=5, label="mean-field preset (1, 1)")
-    ax.text(edges_a[0] + 0.02, edges_b[-1] - 0.08, "unstable (shaded)", fontsize=7, va="top")
-    ax.text(edges_a[-1] - 0.02, edges_b[0] + 0.05, r"frozen: $e=\beta-\alpha$", fontsize=7, ha="right")
     ax.set(xlim=(edges_a[0], edges_a[-1]), ylim=(edges_b[0], edges_b[-1]), xlabel=r"output exponent $\alpha$",
            ylabel=r"learning-rate exponent $\beta$",
-           title="measured exponent (theory in brackets;\nhatched: gradient descent diverged from that width on)")
+           title="measured exponent (theory in brackets; below the lines: frozen,\n"
+                 r"$e=\beta-\alpha$; hatched: gradient descent diverged from that width on)")
     ax.title.set_fontsize(8.5)
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False, markerscale=0.35)
     # measured against theory
@@ -280,8 +280,8 @@ def plot(numbers: dict, params: dict):
             ylabel=r"relative displacement $\|\theta_T-\theta_0\|_F/\|\theta_0\|_F$",
             title="displacement at time T against m\n(dotted: theory slopes)")
     ax3.title.set_fontsize(8.5)
-    finish(ax3)
-    ax3.legend(fontsize=5.8)
+    finish(ax3, legend=False)
+    ax3.legend(fontsize=6.2, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False)
     fig.suptitle(f"Scaling phase diagram: f = m^-alpha sum_j a_j relu(w_j.x/sqrt d), trained at rate m^beta; "
                  f"NTK exponent {c['ntk_exponent']:.3f} (theory -0.5), mean-field {c['mean_field_exponent']:.3f} "
                  f"(theory 0)\n{numbers['sizes']}", fontsize=8.5)
