@@ -24,18 +24,24 @@ initial law, uniformly on :math:`[0, T]`, and the fluctuations are of the centra
 Computed (one run per (m, seed), a Dask sweep through :meth:`FigureRun.sweep`; every risk read back from the
 runs' HDF5 files, observable ``population_risk``):
 
-* the mean over seeds of the risk curve :math:`\bar R_m(t)` for every width m, with the standard deviation band;
+* the mean over seeds of the risk curve :math:`\bar R_m(t)` for every width m (the +/- 1 std band of the
+  narrowest and the widest);
 * the spread over seeds :math:`s_m = \mathrm{std}_{\rm seeds} R(\mu^m_T)` (sample std, ddof = 1) at the final
   time T, against m, log-log, with the least-squares slope and its standard error
   (:func:`~meanfield.figures._figure.fit_slope`); theory :math:`-1/2`. The spread at t = 0 (the plain
   central-limit fluctuation of the initial draw) is drawn beside it;
+* the uniform-in-time distance of the curves to the limit,
+  :math:`D_m = (\mathrm{mean}_{\rm seeds}\,\sup_{t\le T}|R(\mu^m_t) - \bar R_M(t)|^2)^{1/2}` for every width
+  m below the widest M, whose mean curve :math:`\bar R_M` stands for the limit (its own error,
+  :math:`\max_t s_M(t)/\sqrt{S_M}`, is drawn), with its fitted slope (theory -1/2: bias O(1/m) and
+  fluctuations :math:`O(m^{-1/2})`);
 * the gap between the mean risks at T of consecutive widths, :math:`g_i = |\bar R_{m_{i+1}}(T) - \bar R_{m_i}(T)|`,
-  with its standard error :math:`(s_{m_i}^2/S_i + s_{m_{i+1}}^2/S_{i+1})^{1/2}` (S seeds), and its fitted
-  slope against m.
+  with its standard error :math:`(s_{m_i}^2/S_i + s_{m_{i+1}}^2/S_{i+1})^{1/2}` (S seeds) and fitted slope: shown,
+  not claimed (each gap is one draw of a difference dominated by the seed noise of the two means, so its slope
+  has a standard error of about 0.2).
 
-Claims: ``spread_slope``, the slope of :math:`s_m` against m (theory -1/2), and ``mean_gap_slope``, the slope
-of the consecutive gaps :math:`g_i` against :math:`m_i` (the curves converge: it is negative; between -1 where
-the O(1/m) bias dominates and about -1/2 where the seed noise of the means dominates).
+Claims: ``spread_slope``, the slope of :math:`s_m(T)` against m (theory -1/2), and ``sup_distance_slope``, the
+slope of :math:`D_m` against m (theory -1/2: the whole curve converges).
 """
 
 from __future__ import annotations
