@@ -14,20 +14,25 @@ sweep over (m, seed)); set ``MEANFIELD_QUICK=1`` for the small sizes of the test
 """
 
 # %%
-# Run the figure (its runs, its numbers, its claims), then draw it again from its JSON.
+# Run the figure (its runs, its numbers, its claims), then draw it again from its JSON. The sweep starts Dask
+# worker processes, which import this script again: the work goes under a ``__main__`` guard.
 import json
 import os
 from pathlib import Path
 
 from meanfield.figures import chaos, make
 
-quick = os.environ.get("MEANFIELD_QUICK") == "1"
-(record,) = make(["chaos"], quick=quick, out="figures", progress=False)
-for claim in record["claims"]:
-    print(f"{claim['name']}: {claim['measured']:.3f} (expected {claim['expected']}; "
-          f"{'holds' if claim['holds'] else 'does NOT reproduce'})")
 
-# %%
-# The figure, re-drawn from the numbers in figures/chaos.json.
-saved = json.loads(Path("figures/chaos.json").read_text())
-fig = chaos.plot(saved["numbers"], saved["params"])
+def main():
+    quick = os.environ.get("MEANFIELD_QUICK") == "1"
+    (record,) = make(["chaos"], quick=quick, out="figures", progress=False)
+    for claim in record["claims"]:
+        print(f"{claim['name']}: {claim['measured']:.3f} (expected {claim['expected']}; "
+              f"{'holds' if claim['holds'] else 'does NOT reproduce'})")
+    # The figure, re-drawn from the numbers in figures/chaos.json.
+    saved = json.loads(Path("figures/chaos.json").read_text())
+    return chaos.plot(saved["numbers"], saved["params"])
+
+
+if __name__ == "__main__":
+    fig = main()
