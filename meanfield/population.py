@@ -26,6 +26,7 @@ teacher plus a pairwise interaction, with no sampling noise.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -94,13 +95,21 @@ class Population(NamedTuple):
                                                    quad_points=self.quad_points)}
 
 
-def _nodes(quad_points):
-    if quad_points is None:
-        quad_points = QUAD_POINTS
-    x, w = np.polynomial.hermite_e.hermegauss(int(quad_points))
+@functools.lru_cache(maxsize=16)
+def _gauss_hermite(n: int) -> tuple:
+    x, w = np.polynomial.hermite_e.hermegauss(n)
     w = w / math.sqrt(2.0 * math.pi)
     keep = w > 1e-18
     return np.ascontiguousarray(x[keep]), np.ascontiguousarray(w[keep] / w[keep].sum())
+
+
+def _nodes(quad_points):
+    """Gauss-Hermite nodes and weights (normalised to sum 1) of x ~ N(0, 1), tail weights < 1e-18 dropped.
+
+    The rule is computed once per size (``hermegauss`` solves an eigenproblem: 70 ms at 128 nodes, which the
+    population-risk observer used to pay at every snapshot) and returned as fresh copies."""
+    x, w = _gauss_hermite(QUAD_POINTS if quad_points is None else int(quad_points))
+    return x.copy(), w.copy()
 
 
 def _check_method(method, quad_points):

@@ -455,3 +455,24 @@ def test_quad_points_beyond_the_hermite_limit_are_refused():
         assert "\n" not in str(err.value) and "370" in str(err.value)
     with pytest.raises(ConfigError, match="quad_points"):
         P.population_risk(np.zeros((2, 3)), np.ones((1, 3)), Model(d=2, m=2, activation="tanh"), quad_points=371)
+
+
+def test_gauss_hermite_rule_is_computed_once_and_returned_as_copies():
+    """The rule is cached per size (the population-risk observer asked for it at every snapshot, 70 ms each):
+    the values are those of a fresh ``hermegauss`` normalised to N(0, 1), and a caller modifying its copy does
+    not change what the next caller gets."""
+    x, w = P._nodes(None)
+    rx, rw = np.polynomial.hermite_e.hermegauss(P.QUAD_POINTS)
+    rw = rw / np.sqrt(2 * np.pi)
+    keep = rw > 1e-18
+    np.testing.assert_array_equal(x, rx[keep])
+    np.testing.assert_allclose(w, rw[keep] / rw[keep].sum(), rtol=1e-15, atol=0)
+    assert abs(w.sum() - 1) < 1e-14 and abs(w @ x**2 - 1) < 1e-12  # E x^2 = 1
+    x[:] = 0.0
+    w[:] = 0.0
+    x2, w2 = P._nodes(P.QUAD_POINTS)
+    np.testing.assert_array_equal(x2, rx[keep])
+    assert w2.sum() > 0.99 and x2.flags.writeable
+    before = P._gauss_hermite.cache_info().hits
+    P._nodes(None)
+    assert P._gauss_hermite.cache_info().hits == before + 1
