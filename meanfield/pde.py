@@ -44,7 +44,8 @@ from .errors import ConfigError
 __all__ = [
     "PDEParams", "PlaneProblem", "RadialProblem", "Grid", "DensityState", "PDEFlow", "OutflowError",
     "plane_problem", "radial_problem", "make_grid", "pde_flow", "as_measure", "w2_to_particles",
-    "marginal_w2", "particle_risk", "particle_velocities", "field_velocities", "face_velocities", "pde_observers", "TOLERANCE",
+    "marginal_w2", "particle_risk", "particle_velocities", "field_velocities", "face_velocities", "pde_observers",
+    "TOLERANCE",
 ]
 
 #: Default bound on the mass allowed off the grid (initial tails plus outflow).
