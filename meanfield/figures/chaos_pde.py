@@ -41,7 +41,7 @@ stream ``default_rng([seed0 + seed, m])``, so sizes are independent and the stan
 **Deterministic bias** (:func:`compute` measures it; docs/conventions.md): the grid's error of
 :math:`R(\mu_T)` against a grid-free reference (:func:`quadrature_reference`: weighted Gauss–Hermite /
 Gauss–Laguerre nodes of :math:`\mu_0` moved by RK4 in the field of their weighted measure, converged to 1e-7
-(plane) and 1e-9 (radial)) is -5e-9 for the radial grid of 2048 cells and 8e-6 for the plane's 192^2 (6e-5 at
+(plane) and 1e-9 (radial)) is -3e-9 for the radial grid of 2048 cells and 8e-6 for the plane's 192^2 (6e-5 at
 96^2); the particles' time-step error is 2e-9 (radial, dt = 0.5) and 5e-10 (plane), against r.m.s.
 fluctuations of about 8e-5 (radial) and 6e-4 (plane) at m = 2^14. (The Heun step with dt = 0.25 used before
 had a 2.4e-6 radial time-step bias, 1 % of the fluctuation at m = 2^10: the shallow radial risk slopes once
