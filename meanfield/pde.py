@@ -44,7 +44,8 @@ from .errors import ConfigError
 __all__ = [
     "PDEParams", "PlaneProblem", "RadialProblem", "Grid", "DensityState", "PDEFlow", "OutflowError",
     "plane_problem", "radial_problem", "make_grid", "pde_flow", "as_measure", "w2_to_particles",
-    "particle_risk", "particle_velocities", "face_velocities", "pde_observers", "TOLERANCE",
+    "marginal_w2", "particle_risk", "particle_velocities", "field_velocities", "face_velocities", "pde_observers",
+    "TOLERANCE",
 ]
 
 #: Default bound on the mass allowed off the grid (initial tails plus outflow).
@@ -748,69 +749,182 @@ def _particle_coords(flow_or_problem, theta):
     raise ConfigError("theta", f"array of shape {th.shape}", f"radii s (m,) or particles (m, {problem.d + 1})")
 
 
-def w2_to_particles(flow: PDEFlow, state: DensityState, theta, *, min_weight=1e-14):
-    r"""Exact :math:`W_2` between the particles' empirical measure and the density (cells as weighted points).
+def w2_to_particles(flow: PDEFlow, state: DensityState, theta, *, min_weight=1e-14, density="points"):
+    r"""Exact :math:`W_2` between the particles' empirical measure and the density.
 
     Parameters
     ----------
     theta : ndarray
         Plane: particles (m, 2). Radial: radii (m,) or particles (m, d + 1) (then :math:`s = |w|/\sqrt d`).
     min_weight : float
-        Cells with a normalised mass at most this are left out (their total is below ``K * min_weight``).
+        ``density="points"``: cells with a normalised mass at most this are left out (their total is below
+        ``K * min_weight``).
+    density : {"points", "cells"}
+        ``"points"``: the cells as weighted points at their centres, through
+        :func:`meanfield.transport.exact` (POT's network simplex); the quantisation to cell centres is a W2
+        floor of about :math:`h/\sqrt{12}` per dimension. ``"cells"`` (one-dimensional grids only): the density
+        as the piecewise-constant function it stands for, by the quantile formula
+        :math:`W_2^2 = \int_0^1 (Q_m(u) - Q(u))^2\,du` (Q piecewise linear, :math:`Q_m` a step function),
+        integrated exactly on the merged breakpoints: no quantisation floor, O((m + n) log(m + n)) work.
 
     Returns
     -------
     meanfield.transport.W2
-        From :func:`meanfield.transport.exact` (POT's network simplex). The grid measure is the density
-        quantised to cell centres, a W2 floor of about :math:`h/\sqrt{12}` per dimension.
+        ``method="exact"``; ``params["solver"]`` is POT's (``"points"``) or ``"quantile"`` (``"cells"``).
     """
-    from .transport import exact
+    from .transport import W2, exact
 
-    pts, w = as_measure(flow, state, min_weight=min_weight)
-    return exact(_particle_coords(flow, theta), pts, weights_nu=w)
+    if density == "points":
+        pts, w = as_measure(flow, state, min_weight=min_weight)
+        return exact(_particle_coords(flow, theta), pts, weights_nu=w)
+    if density != "cells":
+        raise ConfigError("density", density, "'points' (cell centres, POT) or 'cells' (piecewise constant, 1-D)")
+    grid = flow.grid
+    if len(grid.cells) != 1:
+        raise ConfigError("density", density, "'points' for a two-dimensional grid ('cells' needs one dimension)")
+    x = np.sort(_particle_coords(flow, theta)[:, 0])
+    value = math.sqrt(_w2_sq_cells(grid.faces(0), state.density * grid.cell_volume, x))
+    params = {"solver": "quantile", "m": int(x.shape[0]), "n": int(grid.cells[0]), "p": 1, "density": "cells"}
+    return W2(value, "exact", params, 0.0, True, value, value)
 
 
-def particle_risk(problem, theta) -> float:
+def marginal_w2(flow: PDEFlow, state: DensityState, theta) -> np.ndarray:
+    r"""Exact :math:`W_2` between each one-dimensional marginal of the particles and of the density.
+
+    The density's marginals are piecewise constant on the grid's cells (their cell masses summed over the other
+    axis), so each distance is computed by the quantile formula of :func:`w2_to_particles` with
+    ``density="cells"``: no quantisation floor.
+
+    Returns
+    -------
+    ndarray
+        Plane: :math:`(W_2^{(a)}, W_2^{(w)})`; radial: :math:`(W_2^{(s)},)`. For any coupling the cost splits
+        over the coordinates, so :math:`\big(\sum_i (W_2^{(i)})^2\big)^{1/2} \le W_2` of the joint measures.
+    """
+    grid = flow.grid
+    pts = _particle_coords(flow, theta)
+    mass = state.density * grid.cell_volume
+    out = []
+    for axis in range(len(grid.cells)):
+        marg = mass if mass.ndim == 1 else mass.sum(axis=1 - axis)
+        out.append(math.sqrt(_w2_sq_cells(grid.faces(axis), marg, np.sort(pts[:, axis]))))
+    return np.array(out)
+
+
+def _w2_sq_cells(faces, mass, x):
+    r""":math:`W_2^2` between the piecewise-constant density with cell masses ``mass`` on ``faces`` (normalised
+    here) and the uniform empirical measure of the sorted points ``x``.
+
+    On :math:`[0, 1]` cut at the cumulative masses :math:`C_c` and at :math:`j/m`, the quantile function of the
+    density is linear, :math:`Q(u) = f_c + h (u - C_c)/\text{mass}_c`, and that of the points is the constant
+    :math:`x_j`; each piece contributes :math:`(u_1 - u_0)(e_0^2 + e_0 e_1 + e_1^2)/3` with :math:`e = Q - x_j`
+    at its ends."""
+    mass = np.asarray(mass, dtype=np.float64)
+    total = mass.sum()
+    if not total > 0:
+        raise ConfigError("state", "a density without mass", "a density with positive mass on the grid")
+    mass = mass / total
+    C = np.concatenate([[0.0], np.cumsum(mass)])
+    C[-1] = 1.0
+    m = x.shape[0]
+    cuts = np.union1d(C, np.arange(m + 1) / m)
+    u0, u1 = cuts[:-1], cuts[1:]
+    keep = u1 > u0
+    u0, u1 = u0[keep], u1[keep]
+    mid = 0.5 * (u0 + u1)
+    j = np.minimum((mid * m).astype(np.intp), m - 1)
+    c = np.clip(np.searchsorted(C, mid, side="right") - 1, 0, mass.shape[0] - 1)
+    h = faces[1] - faces[0]
+    mc = np.maximum(mass[c], np.finfo(float).tiny)
+    q0 = faces[c] + h * np.clip((u0 - C[c]) / mc, 0.0, 1.0)
+    q1 = faces[c] + h * np.clip((u1 - C[c]) / mc, 0.0, 1.0)
+    e0, e1 = q0 - x[j], q1 - x[j]
+    return float(np.sum((u1 - u0) * (e0 * e0 + e0 * e1 + e1 * e1)) / 3.0)
+
+
+def _particle_weights(weights, m):
+    """Uniform 1/m, or validated weights (m,) >= 0 summing to 1."""
+    if weights is None:
+        return np.full(m, 1.0 / m)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (m,) or not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1.0) > 1e-12:
+        raise ConfigError("weights", f"array of shape {w.shape}", f"{m} finite weights >= 0 summing to 1")
+    return w
+
+
+def _residual_of_particles(problem, s, weights):
+    if isinstance(problem, PlaneProblem):
+        return _plane_residual(problem, s[:, 1], s[:, 0] * weights)
+    return _radial_residual(problem, s[:, 0], weights)
+
+
+def particle_risk(problem, theta, weights=None) -> float:
     r"""The risk of a particle measure with the problem's own rule (the same numbers the PDE's risk uses).
 
-    Plane: particles (m, 2), :math:`f(x_k) = \frac1m\sum_j a_j\sigma(w_j x_k)`. Radial: radii (m,) or
+    Plane: particles (m, 2), :math:`f(x_k) = \sum_j \omega_j a_j\sigma(w_j x_k)`. Radial: radii (m,) or
     particles (m, d + 1), output weight :math:`a_0`, each neuron averaged over directions (the
-    rotation-invariant measure with the particles' law of s).
+    rotation-invariant measure with the particles' law of s). ``weights`` :math:`\omega_j` (m,), >= 0 and
+    summing to 1: a weighted measure (a quadrature rule of a law); by default :math:`\omega_j = 1/m`.
     """
     s = _particle_coords(problem, theta)
-    m = s.shape[0]
-    if isinstance(problem, PlaneProblem):
-        r = _plane_residual(problem, s[:, 1], s[:, 0] / m)
-    else:
-        r = _radial_residual(problem, s[:, 0], np.full(m, 1.0 / m))
+    r = _residual_of_particles(problem, s, _particle_weights(weights, s.shape[0]))
     return 0.5 * float(np.dot(problem.q, r * r))
 
 
-def particle_velocities(problem, params, theta) -> np.ndarray:
+def _velocities_in(problem, params, s, r):
+    """Velocities at the points s (plane (m, 2), radial (m, 1)) of the field whose residual at the problem's
+    input nodes is r (no Bessel drift)."""
+    if isinstance(problem, PlaneProblem):
+        m = s.shape[0]
+        g, h = np.empty(m), np.empty(m)
+        _k.potential_gradients(np.ascontiguousarray(s[:, 1]), problem.x, problem.q, np.ascontiguousarray(r),
+                               get_activation(problem.activation).code, g, h, 0)
+        lr_a, lr_w = params.lr * params.layer_lr[0], params.lr * params.layer_lr[1]
+        return np.column_stack([-lr_a * g - params.weight_decay * s[:, 0],
+                                -lr_w * s[:, 0] * h - params.weight_decay * s[:, 1]])
+    sv = np.ascontiguousarray(s[:, 0])
+    _, dphi = radial_phi(problem, np.outer(sv, problem.R))
+    dpsi = (dphi.reshape(sv.shape[0], -1) * problem.R) @ (problem.q * r)
+    return -(params.lr * params.layer_lr[1] * problem.a0 / problem.d) * dpsi - params.weight_decay * sv
+
+
+def particle_velocities(problem, params, theta, weights=None) -> np.ndarray:
     r"""The PDE's velocity field evaluated at particles, for the measure of those particles.
 
     Plane: (m, 2) velocities :math:`(-\eta\eta_a g(w_j) - \lambda a_j,\ -\eta\eta_w a_j h(w_j) - \lambda w_j)`
     with :math:`g, h` of the kernels; these are the particle engine's mean-field velocities (checked in
     tests against :func:`meanfield.population.population_velocities` and :func:`meanfield.flow.velocities`).
     Radial: (m,) velocities :math:`\dot s_j = -\eta\eta_w a_0 \Psi'(s_j)/d - \lambda s_j` (no Bessel drift:
-    that is the noise's).
+    that is the noise's). ``weights``: as in :func:`particle_risk` (the measure :math:`\sum_j\omega_j
+    \delta_{\theta_j}`; each point still moves with the velocity field of that measure).
     """
     params = PDEParams() if params is None else params
     s = _particle_coords(problem, theta)
     m = s.shape[0]
+    if weights is not None:
+        return _velocities_in(problem, params, s, _residual_of_particles(problem, s, _particle_weights(weights, m)))
     if isinstance(problem, PlaneProblem):
-        r = _plane_residual(problem, s[:, 1], s[:, 0] / m)
-        g, h = np.empty(m), np.empty(m)
-        _k.potential_gradients(np.ascontiguousarray(s[:, 1]), problem.x, problem.q, r,
-                               get_activation(problem.activation).code, g, h, 0)
-        lr_a, lr_w = params.lr * params.layer_lr[0], params.lr * params.layer_lr[1]
-        return np.column_stack([-lr_a * g - params.weight_decay * s[:, 0],
-                                -lr_w * s[:, 0] * h - params.weight_decay * s[:, 1]])
+        return _velocities_in(problem, params, s, _plane_residual(problem, s[:, 1], s[:, 0] / m))
     v = np.empty(m)
     _k.radial_particles(get_activation(problem.activation).code, np.ascontiguousarray(s[:, 0]), problem.R,
                         problem.q, problem.f_star, float(problem.a0), problem.u, problem.wu,
                         params.lr * params.layer_lr[1] * problem.a0 / problem.d, params.weight_decay, v)
     return v
+
+
+def field_velocities(flow: PDEFlow, state: DensityState, theta) -> np.ndarray:
+    r"""The velocity field of the density ``state`` at arbitrary points (its characteristics).
+
+    The formulas of :func:`particle_velocities` with the measure fixed to the grid's density rather than the
+    points' own: plane (m, 2) velocities :math:`(-\eta\eta_a g(w) - \lambda a, -\eta\eta_w a h(w) - \lambda w)`
+    with g, h from the grid's residual; radial (m,) velocities :math:`-\eta\eta_w a_0\Psi'(s)/d - \lambda s`
+    (no Bessel drift: that is the noise's). At the cell faces these are the velocities of
+    :func:`face_velocities` (advection only). With :math:`\tau = 0`, points moved by this field along the PDE's
+    solution are the *nonlinear* particles :math:`\bar\theta_j(t) = \Phi_t(\theta_j(0))` of the
+    propagation-of-chaos coupling (docs/conventions.md).
+    """
+    s = _particle_coords(flow, theta)
+    return _velocities_in(flow.problem, flow.params, s, _state_residual(flow, state))
 
 
 def face_velocities(flow: PDEFlow, state: DensityState):

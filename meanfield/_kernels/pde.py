@@ -46,7 +46,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .activation import dsigma, sigma
+from .activation import SOFTPLUS, dsigma, sigma
 
 OK, NONFINITE, NEGATIVE, STALLED = 0, 1, 2, 3
 
@@ -612,6 +612,20 @@ def _dodd(act, y):
     return 0.5 * (dsigma(act, y) - dsigma(act, -y))
 
 
+@njit(cache=True, inline="always")
+def _even_dodd(act, y):
+    """(_even(act, y), _dodd(act, y)) sharing the transcendental evaluations: for softplus
+    (sigma(y) + sigma(-y))/2 = |y|/2 + log1p(e) and (sigma'(y) - sigma'(-y))/2 = sign(y) (1 - e)/(2 (1 + e)) with
+    e = exp(-|y|) (1 - e = -expm1(-|y|) without cancellation): two transcendentals instead of six."""
+    if act == SOFTPLUS:
+        a = abs(y)
+        em = math.expm1(-a)
+        e = 1.0 + em
+        od = -0.5 * em / (1.0 + e)
+        return 0.5 * a + math.log1p(e), (od if y >= 0.0 else -od)
+    return _even(act, y), _dodd(act, y)
+
+
 @njit(cache=True, parallel=True)
 def radial_tables(act, s_c, s_f, Rn, un, wn, phi_t, dphi_f):
     r"""phi_t[k, c] = Phi(s_c[c] Rn[k]), dphi_f[f, k] = Rn[k] Phi'(s_f[f] Rn[k]).
@@ -622,34 +636,35 @@ def radial_tables(act, s_c, s_f, Rn, un, wn, phi_t, dphi_f):
     """
     N = Rn.shape[0]
     L = un.shape[0]
+    st = np.sqrt(un)
     for k in prange(N):
         Rk = Rn[k]
         for c in range(s_c.shape[0]):
             z = s_c[c] * Rk
             s = 0.0
             for l in range(L):
-                s += wn[l] * _even(act, z * math.sqrt(un[l]))
+                s += wn[l] * _even(act, z * st[l])
             phi_t[k, c] = s
     for f in prange(s_f.shape[0]):
         for k in range(N):
             z = s_f[f] * Rn[k]
             s = 0.0
             for l in range(L):
-                st = math.sqrt(un[l])
-                s += wn[l] * st * _dodd(act, z * st)
+                s += wn[l] * st[l] * _dodd(act, z * st[l])
             dphi_f[f, k] = Rn[k] * s
 
 
 @njit(cache=True)
 def radial_phi(act, z, un, wn, out, dout):
     """out[i] = Phi(z[i]), dout[i] = Phi'(z[i]) (for teachers and particles)."""
+    st = np.sqrt(un)
     for i in range(z.shape[0]):
         s = 0.0
         ds = 0.0
         for l in range(un.shape[0]):
-            st = math.sqrt(un[l])
-            s += wn[l] * _even(act, z[i] * st)
-            ds += wn[l] * st * _dodd(act, z[i] * st)
+            ev, od = _even_dodd(act, z[i] * st[l])
+            s += wn[l] * ev
+            ds += wn[l] * st[l] * od
         out[i] = s
         dout[i] = ds
 
@@ -664,15 +679,16 @@ def radial_particles(act, s, R, q, f_star, a0, u, wu, coef, lam, v):
     L = u.shape[0]
     dphi = np.empty((m, N))
     F = np.zeros(N)
+    st = np.sqrt(u)
     for j in range(m):
         for k in range(N):
             z = s[j] * R[k]
             p = 0.0
             dp = 0.0
             for l in range(L):
-                st = math.sqrt(u[l])
-                p += wu[l] * _even(act, z * st)
-                dp += wu[l] * st * _dodd(act, z * st)
+                ev, od = _even_dodd(act, z * st[l])
+                p += wu[l] * ev
+                dp += wu[l] * st[l] * od
             F[k] += p
             dphi[j, k] = R[k] * dp
     risk = 0.0
