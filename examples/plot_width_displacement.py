@@ -12,21 +12,20 @@ widths and seeds through the run pipeline. Set ``MEANFIELD_QUICK=1`` for the sma
 """
 
 # %%
-# Make the figure (``meanfield figures width_displacement``): its PNG, PDF and JSON go to ``figures/``.
-import json
 import os
+from pathlib import Path
 
-from meanfield.figures import make, width_displacement
+from meanfield.figures import make, show
 
-if __name__ == "__main__":  # the sweep starts worker processes, which import this file again
-    (record,) = make(["width_displacement"], quick=os.environ.get("MEANFIELD_QUICK") == "1", out="figures",
-                     progress=False)
+QUICK = os.environ.get("MEANFIELD_QUICK", "") not in ("", "0")
+OUT = Path(os.environ.get("MEANFIELD_FIGURES_DIR", "figures"))
+
+if __name__ == "__main__":  # Dask's worker processes re-import this script
+    (record,) = make(["width_displacement"], quick=QUICK, out=OUT, reuse=True)
+    # a reused figure takes no time here: say how long it took to make
+    print(f"made in {record['wall_seconds']:.0f} s ({record['runs']} runs) on {record['date']}")
     for claim in record["claims"]:
-        print(f"{claim['name']}: {claim['measured']:.3f} (expected {claim['expected']}; "
-              f"{'holds' if claim['holds'] else 'does NOT reproduce'})")
-
-    # %%
-    # Redraw it from the numbers of its JSON.
-    with open("figures/width_displacement.json") as fh:
-        saved = json.load(fh)
-    fig = width_displacement.plot(saved["numbers"], saved["params"])
+        print(f"{claim['name']}: {claim['measured']:.3g} (expected {claim['expected']}; "
+              f"{'holds' if claim['holds'] else 'does not reproduce'})")
+    # The figure, as saved in OUT with its PDF and the JSON of its numbers.
+    show(OUT / "width_displacement.png")

@@ -35,7 +35,6 @@ FIGURES = {
     "chaos": "The mean-field limit: propagation of chaos",
     "phase_diagram": "The scaling phase diagram",
     "langevin": "Mean-field Langevin dynamics",
-    "chaos_pde": "Particles against the grid solution of the mean-field PDE",
     "quickstart": "The quickstart: rich vs lazy on a teacher",
 }
 
