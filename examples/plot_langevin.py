@@ -4,8 +4,8 @@ Mean-field Langevin dynamics and its Gibbs measure
 
 Noisy gradient descent with weight decay, theta <- theta - dt (grad V + lambda theta) + sqrt(2 tau dt) xi, on a
 mean-field network in the plane theta = (a, w) (d = 1, erf): the particle measure is the Wasserstein gradient
-flow of the free energy F = R + lambda/2 E|theta|^2 - tau H, which decreases to a plateau, and the particles
-settle in the self-consistent Gibbs measure exp(-(V(theta; mu) + lambda |theta|^2 / 2) / tau) / Z, computed
+flow of the free energy F = R + lambda/2 E‖theta‖^2 - tau H, which decreases to a plateau, and the particles
+settle in the self-consistent Gibbs measure exp(-(V(theta; mu) + lambda ‖theta‖^2 / 2) / tau) / Z, computed
 here on a grid (Mei, Montanari & Nguyen 2018; Chizat 2022; Nitanda, Wu & Suzuki 2022). The entropy of the
 particles is a Kozachenko-Leonenko nearest-neighbour estimate.
 

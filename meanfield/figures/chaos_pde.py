@@ -169,7 +169,7 @@ def plane_chaos(sizes, seeds, w2_sizes=(), w2_seeds=0, *, cells=192, T=2.0, lr=1
     """Plane: per m, over ``seeds`` seeds, the risk differences, coupling distances and marginal W2
     (:func:`meanfield.pde.marginal_w2`, the root sum of squares of the a and w marginals); the plain 2-D W2
     (POT, cells as points) over the first ``w2_seeds`` seeds for m in ``w2_sizes``, the grid measure summed over
-    ``w2_coarsen``^2 blocks of cells (the network simplex's work grows with the number of cells).
+    ``w2_coarsen`` × ``w2_coarsen`` blocks of cells (the network simplex's work grows with the number of cells).
 
     Returns
     -------

@@ -16,7 +16,8 @@ cell by cell. The whole grid is one Dask sweep over ``model.alpha`` × ``model.b
 
 Theory (this parameterisation)
 ------------------------------
-Two exponents govern the dynamics at initialisation (docs/conventions.md, "Neural tangent kernel"):
+Two exponents govern the dynamics at initialisation (docs/conventions.md,
+"Neural tangent kernel and the linearised (lazy) dynamics"):
 
 * the **output rate** :math:`\kappa = m^{\beta - 2\alpha + 1}`: the tangent kernel is
   :math:`\Theta = \eta m^{\beta-2\alpha}\sum_j \nabla\varphi_j^\top\nabla\varphi_j \approx \kappa\,\Theta^*`, and
