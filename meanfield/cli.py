@@ -74,6 +74,8 @@ def _parser():
     f.add_argument("--resume", action="store_true", help="keep the completed runs of an interrupted call")
     f.add_argument("--reuse", action="store_true",
                    help="keep figures whose JSON in OUT was made by the same code, configuration and version")
+    f.add_argument("--replot", action="store_true",
+                   help="only redraw PNG and PDF from the numbers in the figure JSON files already in OUT")
     f.add_argument("--markdown-only", action="store_true",
                    help="only regenerate the Markdown page from the figure JSON files already in OUT")
     f.add_argument("--strict", action="store_true", help="exit with code 1 when a claim does not reproduce")
@@ -146,9 +148,14 @@ def _info(args) -> int:
 def _figures(args) -> int:
     from pathlib import Path
 
-    from .figures import make, write_markdown
+    from .figures import make, replot, write_markdown
 
     interrupt.check()
+    if args.replot:
+        for record in replot(args.names, args.out, args.markdown):
+            if not args.quiet:
+                print(f"{record['name']}: redrawn from {Path(args.out) / (record['name'] + '.json')}")
+        return 0
     if args.markdown_only:
         out = Path(args.out)
         if not out.is_dir():

@@ -296,6 +296,10 @@ def _relative(path: str, folder: Path) -> str:
         return path
 
 
+#: Seconds between two rewrites of a running sweep's index (it is always written when the sweep ends or stops).
+INDEX_EVERY = 1.0
+
+
 def _write_index(folder: Path, sw: Sweep, rows: dict) -> None:
     """index.csv and index.h5, each written to a temporary name and renamed into place (never half-written)."""
     import h5py
@@ -548,10 +552,16 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
         with tqdm(total=len(sw.ids), initial=len(sw.ids) - len(todo), disable=not show, unit="run",
                   desc="sweep") as bar:
             queue = as_completed(list(futures))
+            # the index is rewritten as runs finish, at most once per INDEX_EVERY seconds (each write costs
+            # O(runs): rewriting it after every one of many short runs would cost O(runs^2)), and at the end
+            written, stale = time.monotonic(), False
             try:
                 while not queue.is_empty():
                     done = queue.next_batch(block=False)
                     if not done:
+                        if stale and time.monotonic() - written >= INDEX_EVERY:
+                            _write_index(folder, sw, rows)
+                            written, stale = time.monotonic(), False
                         interrupt.check()
                         time.sleep(0.1)
                         continue
@@ -565,10 +575,14 @@ def sweep(config, out=None, *, grid=None, zipped=None, seeds=None, overrides=(),
                                              "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
                                              "seconds": math.nan, "file": "", "final": {}}]
                         bar.update(1)
-                    if done:
+                    stale = True
+                    if time.monotonic() - written >= INDEX_EVERY:
                         _write_index(folder, sw, rows)
+                        written, stale = time.monotonic(), False
                     interrupt.check()
-            except KeyboardInterrupt:
+                if stale:
+                    _write_index(folder, sw, rows)
+            except BaseException:  # Ctrl-C, SIGTERM (interrupt.check), anything: the finished runs are indexed
                 client.cancel([f for f in futures if not f.done()])
                 _write_index(folder, sw, rows)
                 raise

@@ -106,6 +106,26 @@ def test_cli_figures_refuses_unknown_names_and_writes_nothing(tmp_path):
     assert not (tmp_path / "f").exists()
 
 
+@pytest.mark.parametrize("name", ["ntk_error", "chaos_pde"])
+def test_replot_redraws_from_the_saved_numbers_alone(name, figures_dir, tmp_path):
+    """``meanfield figures --replot`` draws a figure from its JSON (numbers as JSON gives them back: lists, null
+    for nan), computes nothing and leaves the JSON as it was; without a JSON it refuses with exit code 2."""
+    make([name], quick=True, out=figures_dir, reuse=True, progress=False)
+    saved = (figures_dir / f"{name}.json").read_bytes()
+    (tmp_path / f"{name}.json").write_bytes(saved)
+    r = subprocess.run([sys.executable, "-m", "meanfield", "figures", name, "--replot", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.pdf").stat().st_size > 1000
+    assert (tmp_path / f"{name}.json").read_bytes() == saved and f"{name}.png" in (tmp_path / "figures.md").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-m", "meanfield", "figures", name, "--replot", "-o", str(empty)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{name}.json" in r.stderr
+    assert list(empty.iterdir()) == []
+
+
 def test_claims_compare_with_their_tolerance():
     from meanfield.figures._figure import check_claims
 

@@ -304,13 +304,13 @@ def _assert_chaos(res, keys, setting, cfg, nodes):
 def test_propagation_of_chaos_plane():
     """m = 2^4 .. 2^10 i.i.d. particles from the PDE's initial law, trained by the particle engine (meanfield.flow,
     RK4) on the same 8 points, against the 96^2 grid solution at T = 2, 32 seeds (meanfield.figures.chaos_pde,
-    QUICK sizes): the r.m.s. risk difference, the coupling distance to the nonlinear particles (the same initial
+    quick sizes): the r.m.s. risk difference, the coupling distance to the nonlinear particles (the same initial
     points moved by the PDE's field) and the W2 of the (a, w) marginals all fall like m^-1/2; the grid's error
     of R(mu_T), against a Gauss-Hermite particle reference, is below 10 % of the risk fluctuation at m = 2^10.
     (The plain 2-D W2 has the slower empirical rate sqrt(log m / m) and is only in the figure.)"""
-    from meanfield.figures.chaos_pde import CONFIG, QUICK, plane_chaos
+    from meanfield.figures.chaos_pde import plane_chaos, settings
 
-    cfg = {**CONFIG["plane"], **QUICK["plane"], "w2_seeds": 0}
+    cfg = {**settings(quick=True)["plane"], "w2_seeds": 0}
     res = plane_chaos(**cfg)
     _assert_chaos(res, ("risk", "coupling", "w2_marginal"), "plane", cfg, 60)
 
@@ -320,9 +320,9 @@ def test_propagation_of_chaos_radial():
     m = 2^4 .. 2^10, 32 seeds, against the 512-cell grid at T = 5: the r.m.s. risk difference, the coupling
     distance and the exact 1-D W2 (to the piecewise-constant density) fall like m^-1/2; the grid's error of
     R(mu_T), against a Gauss-Laguerre particle reference, is below 10 % of the fluctuation at m = 2^10."""
-    from meanfield.figures.chaos_pde import CONFIG, QUICK, radial_chaos
+    from meanfield.figures.chaos_pde import radial_chaos, settings
 
-    cfg = {**CONFIG["radial"], **QUICK["radial"]}
+    cfg = settings(quick=True)["radial"]
     res = radial_chaos(**cfg)
     assert res["map_error"] < 1e-10  # the spline of the nonlinear flow map against its RK4 steps
     _assert_chaos(res, ("risk", "coupling", "w2"), "radial", cfg, 40)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["FIGURES", "make", "write_markdown", "figure_module", "show"]
+__all__ = ["FIGURES", "make", "replot", "write_markdown", "figure_module", "show"]
 
 #: The figures in the order of docs/figures.md: module name -> short title.
 FIGURES = {
@@ -33,6 +33,7 @@ FIGURES = {
     "ntk_evolution": "The tangent kernel at initialisation and after training",
     "ntk_error": "Finite-width error of the empirical NTK",
     "chaos": "The mean-field limit: propagation of chaos",
+    "chaos_pde": "The mean-field limit against the grid PDE",
     "phase_diagram": "The scaling phase diagram",
     "langevin": "Mean-field Langevin dynamics",
     "quickstart": "The quickstart: rich vs lazy on a teacher",
@@ -117,7 +118,6 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
     from .. import __version__, interrupt
@@ -151,16 +151,7 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
         numbers = module.compute(fig_run)
         interrupt.check()
         claims = check_claims(params, numbers.get("claims", {}), quick)
-        fig = module.plot(numbers, params)
-        size = " (quick mode: small sizes)" if quick else ""
-        fig.text(0.003, 0.003, f"meanfield {__version__} · {name}{size}", ha="left", va="bottom", fontsize=6,
-                 color="0.4")
-        files = {}
-        for ext in ("png", "pdf"):
-            path = out / f"{name}.{ext}"
-            fig.savefig(path, dpi=110)
-            files[ext] = path.name
-        plt.close(fig)
+        files = _draw(module, numbers, params, name, quick, __version__, out)
         files.update({k: Path(v).name for k, v in numbers.pop("files", {}).items()})
         seconds = time.perf_counter() - start
         record = {"name": name, "title": getattr(module, "TITLE", FIGURES[name]),
@@ -175,6 +166,47 @@ def make(names=None, *, quick: bool = False, out="figures", markdown=None, confi
                             f"expected {c.expected})" for c in claims)
         say(f"{name}: {out / (name + '.png')} in {seconds:.0f} s; {verdict or 'no claims'}")
     write_markdown(out, md)
+    return records
+
+
+def _draw(module, numbers, params, name, quick, version, out) -> dict:
+    """Draw figure ``name`` from its numbers, save ``<name>.png`` and ``<name>.pdf`` in ``out``; their file names."""
+    import matplotlib.pyplot as plt
+
+    fig = module.plot(numbers, params)
+    size = " (quick mode: small sizes)" if quick else ""
+    fig.text(0.003, 0.003, f"meanfield {version} · {name}{size}", ha="left", va="bottom", fontsize=6, color="0.4")
+    files = {}
+    for ext in ("png", "pdf"):
+        path = Path(out) / f"{name}.{ext}"
+        fig.savefig(path, dpi=110)
+        files[ext] = path.name
+    plt.close(fig)
+    return files
+
+
+def replot(names=None, out="figures", markdown=None) -> list:
+    """Redraw the PNG and PDF of figures from the numbers saved in their ``<name>.json`` in ``out``, without
+    computing anything (after a change to a figure's drawing only), and regenerate the Markdown page.
+
+    The JSON (numbers, claims, wall time, the configuration) is left as it is: every number on the redrawn
+    figure is the one saved. Returns the records; a figure without a JSON in ``out`` is a ConfigError."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    out = Path(out)
+    names = list(FIGURES) if not names else list(names)
+    records = []
+    for name in names:
+        module = figure_module(name)
+        path = out / f"{name}.json"
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise ConfigError("--replot", str(path), "the JSON of a figure made by meanfield figures") from None
+        _draw(module, record["numbers"], record["params"], name, record["quick"], record["version"], out)
+        records.append(record)
+    write_markdown(out, Path(markdown) if markdown is not None else out / "figures.md")
     return records
 
 

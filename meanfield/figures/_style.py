@@ -29,11 +29,23 @@ def loglog_slope(x, y):
 
 def finish(ax, legend=True):
     """Grid, legend, and no crowded minor-tick labels on log axes."""
-    from matplotlib.ticker import NullFormatter
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def two_five(x, _):  # minor labels at 2 and 5 times a power of ten only
+        mantissa = x / 10.0 ** math.floor(math.log10(x) + 1e-9)
+        return f"{x:g}" if any(abs(mantissa - k) < 1e-6 for k in (2, 5)) else ""
 
     for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
-        if scale == "log" and max(lim) > 10 * min(lim):  # over a decade: major labels suffice
+        if scale != "log" or min(lim) <= 0:
+            continue
+        lo, hi = sorted(lim)
+        decades = math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1  # labelled powers of ten in view
+        if decades >= 2:  # major labels suffice
             axis.set_minor_formatter(NullFormatter())
+        elif hi > 10 * lo:  # one labelled power of ten only: label 2x and 5x too
+            axis.set_minor_formatter(FuncFormatter(two_five))
     ax.grid(alpha=0.3, which="both", lw=0.4)
     if legend:
         ax.legend(fontsize=7)

@@ -48,9 +48,9 @@ had a 2.4e-6 radial time-step bias, 1 % of the fluctuation at m = 2^10: the shal
 measured, -0.33 with 6 seeds and +0.33 with 3, were the noise of an r.m.s. from k seeds, relative standard
 deviation :math:`1/\sqrt{2k}`, over a short range of m, not a bias.)
 
-:func:`compute` returns every number the figure shows; :func:`plot` draws them (and returns the Figure when
-no path is given). tests/test_pde.py asserts the slopes at quick sizes with :func:`plane_chaos` and
-:func:`radial_chaos`.
+:func:`compute` returns every number the figure shows, :func:`plot` draws them: figure ``chaos_pde`` of
+``meanfield figures``, configured by ``examples/configs/figures/chaos_pde.toml`` (:func:`settings` reads it).
+tests/test_pde.py asserts the slopes at its quick sizes with :func:`plane_chaos` and :func:`radial_chaos`.
 """
 
 from __future__ import annotations
@@ -60,22 +60,12 @@ import math
 import numpy as np
 
 __all__ = ["plane_setup", "plane_chaos", "radial_setup", "radial_particles", "radial_chaos", "stage_states",
-           "nonlinear_particles", "radial_flow_map", "quadrature_reference", "fit_slope", "compute", "plot",
-           "CONFIG", "QUICK", "REFERENCE_NODES"]
+           "nonlinear_particles", "radial_flow_map", "quadrature_reference", "fit_slope", "settings", "compute",
+           "plot", "REFERENCE_NODES", "TITLE", "REFERENCE"]
 
-#: The problems and the sizes of the full figure (``quick``: the smaller sizes of :data:`QUICK`).
-CONFIG = {
-    "plane": {"n_train": 8, "data_seed": 0, "teacher": [[1.0, 1.5]], "activation": "erf", "cells": 192, "T": 2.0,
-              "lr": 1.0, "particle_integrator": "rk4", "particle_dt": 0.05, "sizes": [2**k for k in range(6, 15)],
-              "seeds": 24, "w2_sizes": [2**k for k in range(6, 11)], "w2_seeds": 2, "w2_coarsen": 2, "seed0": 1000},
-    "radial": {"d": 2, "teacher": [[1.0, 1.5]], "activation": "softplus", "radial_points": 24, "angular_points": 8,
-               "sigma_w": 0.7, "lr": 4.0, "cells": 2048, "T": 5.0, "particle_integrator": "rk4",
-               "particle_dt": 0.5, "sizes": [2**k for k in range(6, 15)], "seeds": 24, "seed0": 0},
-}
-QUICK = {"plane": {"cells": 96, "particle_dt": 0.1, "sizes": [2**k for k in range(4, 11)], "seeds": 32,
-                   "w2_sizes": [2**k for k in range(4, 9)], "w2_seeds": 1, "w2_coarsen": 2},
-         "radial": {"cells": 512, "particle_dt": 1.0, "sizes": [2**k for k in range(4, 11)], "seeds": 32}}
-
+TITLE = "The mean-field limit against the grid PDE: propagation of chaos"
+REFERENCE = ("Sznitman (1991), Topics in propagation of chaos; Mei, Montanari & Nguyen (2018); Chizat & Bach (2018); "
+             "Bobkov & Ledoux (2019) and Ledoux (2017) for the empirical W2 rates")
 
 def fit_slope(m, y) -> tuple:
     r"""Least-squares slope of :math:`\log y` against :math:`\log m`, and its standard error
@@ -369,13 +359,27 @@ def _bias(key, cfg, res):
     res["stderr_mean_risk"] = [float(v.std(ddof=1) / math.sqrt(v.size)) for v in d]
 
 
-def compute(quick: bool = False) -> dict:
-    """Every number of the figure: per setting the widths, the distances per seed, their r.m.s., the fitted
-    slopes with standard errors, the deterministic biases (:func:`_bias`), the configuration used and the
-    library version."""
-    import meanfield
+def settings(quick: bool = False, folder=None) -> dict:
+    """The keyword arguments of :func:`plane_chaos` and :func:`radial_chaos` (``{"plane": ..., "radial": ...}``)
+    from ``examples/configs/figures/chaos_pde.toml``, its ``[quick]`` sizes merged in when ``quick``."""
+    from ._figure import load_figure_config
 
-    cfg = {k: {**v, **(QUICK[k] if quick else {})} for k, v in CONFIG.items()}
+    _, params, _ = load_figure_config("chaos_pde", quick, folder)
+    return {key: dict(params[key]) for key in ("plane", "radial")}
+
+
+def _bias_ratio(res) -> float:
+    """(|grid bias| + |time-step bias|) / r.m.s. risk difference at the widest m."""
+    return (abs(res["grid_bias"]) + abs(res["time_step_bias"])) / res["rms_risk"][-1]
+
+
+def compute(fig) -> dict:
+    """Every number of the figure: per setting the widths, the distances per seed, their r.m.s., the fitted
+    slopes with standard errors, the deterministic biases (:func:`_bias`), and the claims of the configuration.
+
+    ``fig`` is a :class:`meanfield.figures._figure.FigureRun`; its ``params["plane"]`` and ``params["radial"]``
+    are the keyword arguments of :func:`plane_chaos` and :func:`radial_chaos`."""
+    cfg = {key: dict(fig.params[key]) for key in ("plane", "radial")}
     plane = plane_chaos(**cfg["plane"])
     _slopes(plane, [("risk", "sizes"), ("coupling", "sizes"), ("w2_marginal", "sizes"), ("w2", "w2_sizes")])
     radial = radial_chaos(**cfg["radial"])
@@ -385,18 +389,35 @@ def compute(quick: bool = False) -> dict:
     # the local slope of sqrt(log m / m), the 2-D empirical rate, over the plain W2's sizes
     m = np.asarray(plane["w2_sizes"], float)
     plane["theory_slope_w2"] = fit_slope(m, np.sqrt(np.log(m) / m))[0] if m.size >= 2 else math.nan
-    return {"plane": plane, "radial": radial, "config": cfg, "quick": bool(quick), "theory_slope": -0.5,
-            "version": meanfield.__version__}
+    claims = {f"plane_{k}_slope": plane["slope_" + k] for k in ("risk", "coupling", "w2_marginal")}
+    claims.update({f"radial_{k}_slope": radial["slope_" + k] for k in ("risk", "coupling", "w2")})
+    claims.update(plane_bias_ratio=_bias_ratio(plane), radial_bias_ratio=_bias_ratio(radial),
+                  radial_map_error=radial["map_error"])
+    highlights = {}
+    for key, res, names in (("plane", plane, ("risk", "coupling", "w2_marginal", "w2")),
+                            ("radial", radial, ("risk", "coupling", "w2"))):
+        for name in names:
+            if "slope_" + name in res:
+                highlights[f"{key}: slope of {name.replace('_', ' ')}"] = res["slope_" + name]
+                highlights[f"{key}: slope of {name.replace('_', ' ')}: standard error"] = res["stderr_" + name]
+        highlights[f"{key}: r.m.s. risk difference at m = {res['sizes'][-1]}"] = res["rms_risk"][-1]
+        highlights[f"{key}: grid bias of R(mu_T)"] = res["grid_bias"]
+    if len(plane.get("rms_w2", [])) >= 2:
+        highlights["plane: local slope of sqrt(log m / m) (2-D theory)"] = plane["theory_slope_w2"]
+    sizes = (f"plane: m = {plane['sizes'][0]}..{plane['sizes'][-1]}, {plane['seeds']} seeds, "
+             f"{cfg['plane']['cells']}^2 cells; radial: m = {radial['sizes'][0]}..{radial['sizes'][-1]}, "
+             f"{radial['seeds']} seeds, {cfg['radial']['cells']} cells")
+    return {"plane": plane, "radial": radial, "config": cfg, "quick": bool(fig.quick), "theory_slope": -0.5,
+            "claims": claims, "highlights": highlights, "sizes": sizes}
 
 
-def plot(numbers: dict, path=None):
+def plot(numbers: dict, params: dict | None = None):
     r"""Two log-log panels (plane, radial): the r.m.s. over seeds of every distance against m, the fitted lines
     with their slopes and standard errors, and the theoretical rates (-1/2; the plane's 2-D W2: the shape of
-    :math:`\sqrt{\log m/m}` and the grid floor). Saved to ``path``; without a path the Figure is returned open
-    (for a caller that saves it itself)."""
+    :math:`\sqrt{\log m/m}` and the grid floor). Returns the Figure (the caller saves it)."""
     from ._style import figure, finish
 
-    fig, axes = figure(2, width=5.6, height=5.8)
+    fig, axes = figure(2, width=5.6, height=6.2)
     titles = {"plane": "plane (a, w): d = 1, erf, n = 8, T = {T:g}",
               "radial": "radial s = |w|/sqrt(d): d = 2, softplus, T = {T:g}"}
     series = {
@@ -436,11 +457,5 @@ def plot(numbers: dict, path=None):
         finish(ax, legend=False)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     quick = " (quick mode: small sizes)" if numbers.get("quick") else ""
-    fig.suptitle(f"Propagation of chaos against the grid PDE{quick}; meanfield {numbers['version']}", fontsize=10)
-    if path is None:
-        return fig
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return None
+    fig.suptitle(f"Propagation of chaos against the grid PDE{quick}", fontsize=10)
+    return fig
