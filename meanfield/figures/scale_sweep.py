@@ -164,6 +164,8 @@ def compute(fig) -> dict:
         f"mean relative displacement at tau = {taus[-1]:.3g}": float(series["displacement"]["mean"][-1]),
         "test loss of the zero predictor, mean(y_test^2)/2": float(0.5 * np.mean(data.y_test**2)),
         "largest step x lambda_max(Theta_0)/n (linear GD stable below 2)": float(np.nanmax(lam_step)),
+        "fitted exponent of the mean relative displacement against tau, tau >= 1 (lazy theory: -2)":
+            _lazy_exponent(taus, series["displacement"]["mean"])[0],
         "diverged runs": n_div,
         "failed runs": n_failed,
     }
@@ -175,6 +177,15 @@ def compute(fig) -> dict:
             "status": status.tolist(), "lambda_step": compact(lam_step), "n_steps": n_steps,
             "zero_predictor_loss": float(0.5 * np.mean(data.y_test**2)),
             "claims": claims, "highlights": highlights, "sizes": sizes}
+
+
+def _lazy_exponent(taus, displacement) -> tuple:
+    """Fitted exponent (and standard error) of the mean relative displacement against tau over tau >= 1."""
+    from ._figure import fit_slope
+
+    taus, displacement = np.asarray(taus, float), np.asarray(displacement, float)
+    keep = taus >= 1
+    return fit_slope(taus[keep], displacement[keep])
 
 
 def plot(numbers: dict, params: dict):
@@ -206,6 +217,9 @@ def plot(numbers: dict, params: dict):
     if ok.any():
         ref = d[ok][-1] * (taus / taus[ok][-1]) ** -2.0
         ax2.plot(taus[taus >= 0.3], ref[taus >= 0.3], "k:", lw=1, label=r"$\propto \tau^{-2}$ (lazy: COB)")
+        slope, err = _lazy_exponent(taus, d)
+        if math.isfinite(slope):
+            ax2.plot([], [], " ", label=f"fitted exponent for tau >= 1: {slope:.2f} +/- {err:.2f}")
     ax2.set(xscale="log", yscale="log", xlabel=r"scale $\tau$",
             ylabel=r"relative displacement $\|\theta_T-\theta_0\|_F/\|\theta_0\|_F$",
             title="how far the particles moved")
