@@ -4,7 +4,7 @@ The mean-field limit against the grid PDE
 
 m i.i.d. particles moved by their own gradient flow against the density that the grid solver of the mean-field
 PDE (``meanfield.pde``) reaches from the same initial law, at a fixed time T, in two settings: the plane
-theta = (a, w) (d = 1, erf, 8 training points) and the radial reduction s = |w|/sqrt(d) (d = 2, softplus). Three
+theta = (a, w) (d = 1, erf, 8 training points) and the radial reduction ``s = |w| / sqrt(d)`` (d = 2, softplus). Three
 distances per width m, over many seeds: the risk difference R(mu^m_T) - R(mu_T), the coupling distance D_m to
 the nonlinear particles (the same initial points moved by the PDE's own field: Sznitman's synchronous
 coupling) and the Wasserstein distance W2(mu^m_T, mu_T). All three fall like m^-1/2 except the plane's 2-D W2,

@@ -210,8 +210,8 @@ def test_bad_pde_configs_exit_2_with_one_line_and_write_nothing(setting, overrid
 def test_more_refusals(tmp_path, capsys):
     """Combinations that need another file than the two pde configurations."""
     cases = [
-        (FINITE.replace("[data]", "[data]\nteacher = [[1.0, 1.0, 1.0]]"),
-         "data.teacher"),  # an inline teacher's rows are d + 1 = 2 long here
+        (FINITE.replace("[data]", "[data]\nteacher = [[1.0, 1.0, 1.0, 1.0]]"),
+         "data.teacher"),  # an inline teacher's rows are d + 1 = 2 or (with a bias) d + 2 = 3 long here
         (FINITE.replace('d = 1\n', 'd = 2\n'), "data.d"),  # the plane needs d = 1
         (FINITE.replace("[pde]", "[pde]\nsetting = \"radial\""), "data.kind"),  # radial needs Gaussian inputs
         (FINITE.replace('kind = "pde"', 'kind = "particle"').replace("[pde]\ncells = [36, 44]\norder = 1\ncfl = 0.7",

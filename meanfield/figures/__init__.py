@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FileFormatError
 
 __all__ = ["FIGURES", "make", "replot", "write_markdown", "figure_module", "show"]
 
@@ -190,7 +190,7 @@ def replot(names=None, out="figures", markdown=None) -> list:
     computing anything (after a change to a figure's drawing only), and regenerate the Markdown page.
 
     The JSON (numbers, claims, wall time, the configuration) is left as it is: every number on the redrawn
-    figure is the one saved. Returns the records; a figure without a JSON in ``out`` is a ConfigError."""
+    figure is the one saved. Returns the records; a figure without a readable JSON in ``out`` is a FileFormatError."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -202,8 +202,10 @@ def replot(names=None, out="figures", markdown=None) -> list:
         path = out / f"{name}.json"
         try:
             record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise ConfigError("--replot", str(path), "the JSON of a figure made by meanfield figures") from None
+        except (OSError, ValueError) as exc:
+            problem = "no such file" if isinstance(exc, FileNotFoundError) else "not readable JSON"
+            raise FileFormatError(path, f"{problem}; --replot draws from the JSON that 'meanfield figures "
+                                        f"{name} -o {out}' writes") from None
         _draw(module, record["numbers"], record["params"], name, record["quick"], record["version"], out)
         records.append(record)
     write_markdown(out, Path(markdown) if markdown is not None else out / "figures.md")
