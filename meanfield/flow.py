@@ -24,6 +24,7 @@ from ._kernels import advance as _adv
 from .data import as_dataset
 from .errors import ConfigError, DivergenceError
 from .model import Model, check_inputs, check_particles, kernels_for
+from .threads import threads_for
 from .validate import check_choice, check_int, check_number
 
 __all__ = ["Dynamics", "FlowState", "Flow", "particle_flow", "velocities", "INTEGRATORS"]
@@ -169,10 +170,23 @@ def _stepper(dynamics: Dynamics) -> _adv.Stepper:
     )
 
 
+def field_work(field: _adv.Field, stepper: _adv.Stepper, model: Model) -> int:
+    """Work of one velocity evaluation (points or particle pairs, times particles, times parameters per particle):
+    what :func:`meanfield.threads.threads_for` compares with its serial threshold."""
+    if field.kind == _adv.POPULATION:
+        rows = model.m + field.teacher.shape[0]  # the pair table over particles and teacher neurons
+    elif stepper.integrator == _adv.SGD or field.kind == _adv.ONLINE:
+        rows = stepper.batch or field.X.shape[0]
+    else:
+        rows = field.X.shape[0]
+    return rows * model.m * model.p
+
+
 def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, problem) -> Flow:
     """The ``(init, advance)`` pair over a packed velocity field: shared by every flow constructor."""
     stepper = _stepper(dynamics)
     kernels = kernels_for(model)
+    work = field_work(field, stepper, model)
 
     def init(theta0, step: int = 0) -> FlowState:
         theta = check_particles(theta0, model, key="theta0").copy()
@@ -182,7 +196,8 @@ def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, problem
     def advance(state: FlowState, n_steps: int) -> FlowState:
         n_steps = check_int("n_steps", n_steps, low=0)
         theta = state.theta.copy()
-        status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
+        with threads_for(work):
+            status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
         step = int(state.step) + int(done)
         new = FlowState(step, step * dynamics.dt, theta)
         if status != 0:
@@ -247,5 +262,6 @@ def velocities(theta, X, y, model: Model, dynamics: Dynamics | None = None) -> n
     n = field.X.shape[0]
     out = np.empty_like(theta)
     r = np.empty(n, dtype=theta.dtype)
-    kernels_for(model).velocity(field, theta, np.arange(n), n, r, out)
+    with threads_for(n * model.m * model.p):
+        kernels_for(model).velocity(field, theta, np.arange(n), n, r, out)
     return out

@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .model import Model, outputs
 from .ntk import _inputs, _particles, empirical_ntk
 from .scaling import get_scaling
+from .threads import threads_for
 
 __all__ = ["Prediction", "function_space", "function_space_from_particles", "loss_bound", "decay_factors",
            "Linearization", "linearized_flow", "linearized_outputs"]
@@ -312,8 +313,9 @@ def linearized_outputs(theta, theta0, X, model) -> np.ndarray:
     f0 = outputs(theta0, X, model)
     out = np.empty(X.shape[0], dtype=model.np_dtype)
     n = X.shape[0]
-    kernels_for(model).lin_outputs(theta, theta0, X, f0, np.arange(n), n, model.act.code, model.bias,
-                                   model.output_scale, out)
+    with threads_for(n * model.m * model.p):
+        kernels_for(model).lin_outputs(theta, theta0, X, f0, np.arange(n), n, model.act.code, model.bias,
+                                       model.output_scale, out)
     return out
 
 

@@ -19,6 +19,7 @@ from . import _kernels
 from .activations import Activation, get_activation
 from .errors import ConfigError
 from .scaling import Scaling, get_scaling
+from .threads import threads_for
 from .validate import DTYPES, check_bool, check_int, check_number
 
 __all__ = ["Model", "init_particles", "outputs", "risk", "squared_loss", "split", "DTYPES"]
@@ -214,8 +215,8 @@ def outputs(theta, X, model: Model) -> np.ndarray:
     theta = check_particles(theta, model)
     X = check_inputs(X, model)
     out = np.empty(X.shape[0], dtype=model.np_dtype)
-    k = kernels_for(model)
-    k.outputs(theta, X, model.act.code, model.bias, model.output_scale, out)
+    with threads_for(X.shape[0] * model.m * model.p):
+        kernels_for(model).outputs(theta, X, model.act.code, model.bias, model.output_scale, out)
     return out
 
 

@@ -40,6 +40,7 @@ from .errors import ConfigError
 from .validate import check_int
 from .flow import Dynamics, Flow, flow_from_field
 from .model import Model, check_particles, kernels_for
+from .threads import threads_for
 
 __all__ = [
     "PairExpectations", "Population", "pair_expectations", "population_kernel", "teacher_energy",
@@ -341,9 +342,10 @@ def _velocities_and_rows(theta, field, model):
     m = theta.shape[0]
     out = np.empty_like(theta)
     rows = np.empty((m, 2))
-    kernels_for(model).population_velocities(
-        theta, field.teacher, model.d, field.bias, field.act, field.method, field.nodes, field.weights,
-        field.out_scale, field.coef, field.D, field.lam, out, rows)
+    with threads_for((m + field.teacher.shape[0]) * m * model.p):
+        kernels_for(model).population_velocities(
+            theta, field.teacher, model.d, field.bias, field.act, field.method, field.nodes, field.weights,
+            field.out_scale, field.coef, field.D, field.lam, out, rows)
     return out, rows
 
 

@@ -342,7 +342,9 @@ _THREAD_SCRIPT = textwrap.dedent(
     import numba
     import numpy as np
     import meanfield as mf
+    import meanfield.threads
 
+    meanfield.threads.SERIAL_BELOW = 0  # the parallel kernels at every size
     runs, out = eval(sys.argv[1]), sys.argv[2]
     rng = np.random.default_rng(5)
     model = mf.Model(d=3, m=96, activation="tanh", bias=True, sigma_b=0.5)

@@ -43,8 +43,8 @@ GROUPS = [
     ("Models and data", "The network, its activations and scalings, and the data sets it is trained on.",
      ["meanfield.model", "meanfield.activations", "meanfield.scaling", "meanfield.data"]),
     ("Dynamics", "Particle flow on a finite training set, on the population risk (Gaussian inputs, online "
-     "SGD), the linearised network, and the mean-field PDE on a grid.",
-     ["meanfield.flow", "meanfield.population", "meanfield.linearized", "meanfield.pde"]),
+     "SGD), the linearised network, the mean-field PDE on a grid, and the threads their kernels use.",
+     ["meanfield.flow", "meanfield.population", "meanfield.linearized", "meanfield.pde", "meanfield.threads"]),
     ("Neural tangent kernel", "Empirical and infinite-width kernels.", ["meanfield.ntk"]),
     ("Optimal transport", "Wasserstein distances between particle measures.", ["meanfield.transport"]),
     ("Files", "Recording trajectories to HDF5 (H5MD) and reading them back.",

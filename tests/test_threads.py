@@ -1,0 +1,71 @@
+"""The thread rule: small kernel calls run on one thread, the caller's setting is always restored.
+
+That results do not depend on the thread count is tested per flow (test_flow.py, test_population.py,
+test_ntk.py, test_pde.py: 1 against 2 threads with the parallel kernels forced at every size).
+"""
+
+import numba
+import numpy as np
+import pytest
+
+import meanfield as mf
+from meanfield import threads as T
+from meanfield.flow import field_work
+
+
+@pytest.fixture
+def two_threads():
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    yield
+    numba.set_num_threads(before)
+
+
+def test_small_work_runs_on_one_thread_and_restores(two_threads):
+    seen = []
+    with T.threads_for(T.SERIAL_BELOW - 1):
+        seen.append(numba.get_num_threads())
+    with T.threads_for(T.SERIAL_BELOW):
+        seen.append(numba.get_num_threads())
+    assert seen == [1, 2] and numba.get_num_threads() == 2
+    with pytest.raises(KeyError):
+        with T.threads_for(0):
+            raise KeyError("inside")
+    assert numba.get_num_threads() == 2
+
+
+def test_flows_count_their_work():
+    """Work per velocity evaluation: points (or the SGD batch, or particles plus teacher neurons) x m x p."""
+    from meanfield._kernels import advance as adv
+    from meanfield.flow import _stepper, finite_field
+    from meanfield.population import _population_field
+
+    rng = np.random.default_rng(0)
+    model = mf.Model(d=3, m=10, bias=True)  # p = 5
+    data = mf.from_arrays(rng.standard_normal((7, 3)), rng.standard_normal(7))
+    full, sgd = mf.Dynamics(), mf.Dynamics(integrator="sgd", batch_size=4)
+    pop, _ = _population_field(mf.data.random_teacher(3, 2, bias=True, seed=0), model, full, "auto", None)
+    online = pop._replace(kind=adv.ONLINE, X=np.zeros((6, 3)), y=np.zeros(6))
+    cases = [(finite_field(data, model, full), full, 7), (finite_field(data, model, sgd), sgd, 4),
+             (pop, full, 10 + 2), (online, mf.Dynamics(integrator="sgd", batch_size=6), 6)]
+    for field, dyn, rows in cases:
+        assert field_work(field, _stepper(dyn), model) == rows * 10 * 5
+
+
+def test_serial_and_parallel_steps_agree_bitwise(two_threads, monkeypatch):
+    """The rule changes the thread count only: the same steps with the parallel kernels forced are identical."""
+    rng = np.random.default_rng(3)
+    model = mf.Model(d=2, m=16, activation="tanh")
+    X, y = rng.standard_normal((15, 2)), rng.standard_normal(15)
+    flow = mf.particle_flow((X, y), model, mf.Dynamics(dt=0.05, integrator="rk4"))
+    theta = mf.init_particles(model, rng)
+    calls = []
+    real = numba.set_num_threads
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: calls.append(n) or real(n))
+    serial = flow.advance(flow.init(theta), 50).theta
+    assert calls == [1, 2]  # 15 x 16 x 3 is below SERIAL_BELOW: one thread for the call, then restored
+    monkeypatch.setattr(T, "SERIAL_BELOW", 0)
+    parallel = flow.advance(flow.init(theta), 50).theta
+    assert serial.tobytes() == parallel.tobytes()
