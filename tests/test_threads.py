@@ -54,18 +54,27 @@ def test_flows_count_their_work():
         assert field_work(field, _stepper(dyn), model) == rows * 10 * 5
 
 
-def test_serial_and_parallel_steps_agree_bitwise(two_threads, monkeypatch):
-    """The rule changes the thread count only: the same steps with the parallel kernels forced are identical."""
+@pytest.mark.parametrize("kind, kw", [
+    ("particle", dict(integrator="rk4")), ("particle", dict(integrator="euler_maruyama", temperature=0.1)),
+    ("particle", dict(integrator="sgd", batch_size=7, temperature=0.05)), ("linearized", dict(integrator="heun")),
+])
+def test_the_rule_changes_the_thread_count_only(two_threads, monkeypatch, kind, kw):
+    """Below SERIAL_BELOW a call runs on one thread; with two threads forced the same steps (and the model's
+    outputs) are bitwise identical."""
     rng = np.random.default_rng(3)
-    model = mf.Model(d=2, m=16, activation="tanh")
+    model = mf.Model(d=2, m=16, activation="tanh", bias=True, sigma_b=0.3)
     X, y = rng.standard_normal((15, 2)), rng.standard_normal(15)
-    flow = mf.particle_flow((X, y), model, mf.Dynamics(dt=0.05, integrator="rk4"))
     theta = mf.init_particles(model, rng)
+    make = mf.particle_flow if kind == "particle" else (lambda data, mo, dy: mf.linearized_flow(data, mo, dy, theta))
+    flow = make((X, y), model, mf.Dynamics(dt=0.05, seed=4, **kw))
     calls = []
     real = numba.set_num_threads
     monkeypatch.setattr(numba, "set_num_threads", lambda n: calls.append(n) or real(n))
-    serial = flow.advance(flow.init(theta), 50).theta
-    assert calls == [1, 2]  # 15 x 16 x 3 is below SERIAL_BELOW: one thread for the call, then restored
+    serial = flow.advance(flow.init(theta), 40).theta
+    f_serial = mf.outputs(serial, X, model)
+    assert calls[:2] == [1, 2]  # 15 x 16 x 4 is below SERIAL_BELOW: one thread for the call, then restored
     monkeypatch.setattr(T, "SERIAL_BELOW", 0)
-    parallel = flow.advance(flow.init(theta), 50).theta
+    parallel = flow.advance(flow.init(theta), 40).theta
+    assert np.all(np.isfinite(serial)) and not np.array_equal(serial, theta)
     assert serial.tobytes() == parallel.tobytes()
+    assert f_serial.tobytes() == mf.outputs(parallel, X, model).tobytes()
