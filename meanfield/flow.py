@@ -196,7 +196,7 @@ def flow_from_field(field: _adv.Field, model: Model, dynamics: Dynamics, problem
     def advance(state: FlowState, n_steps: int) -> FlowState:
         n_steps = check_int("n_steps", n_steps, low=0)
         theta = state.theta.copy()
-        with threads_for(work):
+        with threads_for(work, population=field.kind == _adv.POPULATION):
             status, done = kernels.advance(theta, field, stepper, int(state.step), int(n_steps))
         step = int(state.step) + int(done)
         new = FlowState(step, step * dynamics.dt, theta)

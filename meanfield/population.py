@@ -342,7 +342,7 @@ def _velocities_and_rows(theta, field, model):
     m = theta.shape[0]
     out = np.empty_like(theta)
     rows = np.empty((m, 2))
-    with threads_for((m + field.teacher.shape[0]) * m * model.p):
+    with threads_for((m + field.teacher.shape[0]) * m * model.p, population=True):
         kernels_for(model).population_velocities(
             theta, field.teacher, model.d, field.bias, field.act, field.method, field.nodes, field.weights,
             field.out_scale, field.coef, field.D, field.lam, out, rows)

@@ -37,13 +37,19 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["SERIAL_BELOW", "threads_for"]
+__all__ = ["SERIAL_BELOW", "POPULATION_SERIAL_BELOW", "threads_for"]
 
 #: Work (points x particles x parameters per particle, per velocity evaluation) below which a kernel call runs
 #: on one thread. Measured with benchmarks/bench_threads.py (docs/performance.md): below about 2 x 10^5 two
 #: (passively waiting) threads are slower than one on the quiet 2-core machine and up to 5x slower when the
 #: other core is busy; from 4 x 10^5 they are 1.5-2x faster when quiet and within 5 % of one thread when busy.
 SERIAL_BELOW = 1 << 18
+
+#: The same threshold for the population flow's pairwise kernel (work: (m + k) m p, k teacher neurons), whose
+#: three parallel regions per evaluation over triangular blocks pay later: with two threads on the quiet
+#: machine it was 1.9x slower than one thread at m = 256, 0.80-0.94 at m = 1024 and 0.58 from m = 2048; with
+#: the other core busy 1.2-1.3x slower at m = 1024 (benchmarks/bench_threads.py).
+POPULATION_SERIAL_BELOW = 1 << 24
 
 
 def _start_threads_passive():
@@ -61,13 +67,15 @@ _start_threads_passive()
 
 
 @contextmanager
-def threads_for(work: float):
+def threads_for(work: float, population: bool = False):
     """Run the enclosed kernel calls on one thread if ``work < SERIAL_BELOW``, else unchanged.
 
     Parameters
     ----------
     work : float
         The kernel's work per call in multiply-adds, roughly (points x particles x parameters per particle).
+    population : bool
+        Compare with :data:`POPULATION_SERIAL_BELOW` instead (the population flow's pairwise kernel).
 
     Examples
     --------
@@ -77,7 +85,7 @@ def threads_for(work: float):
     ...     numba.get_num_threads()
     1
     """
-    if work >= SERIAL_BELOW:
+    if work >= (POPULATION_SERIAL_BELOW if population else SERIAL_BELOW):
         yield
         return
     before = numba.get_num_threads()

@@ -195,7 +195,7 @@ from meanfield.model import Model, init_particles
 from meanfield.flow import Dynamics
 from meanfield.data import random_teacher
 import meanfield.threads
-meanfield.threads.SERIAL_BELOW = 0  # the parallel kernels at every size
+meanfield.threads.SERIAL_BELOW = meanfield.threads.POPULATION_SERIAL_BELOW = 0  # parallel kernels at every size
 out = {}
 for act, bias, m in (("relu", False, 1100), ("erf", True, 140)):
     model = Model(d=4, m=m, activation=act, bias=bias, sigma_b=0.3)

@@ -29,7 +29,11 @@ def test_small_work_runs_on_one_thread_and_restores(two_threads):
         seen.append(numba.get_num_threads())
     with T.threads_for(T.SERIAL_BELOW):
         seen.append(numba.get_num_threads())
-    assert seen == [1, 2] and numba.get_num_threads() == 2
+    with T.threads_for(T.SERIAL_BELOW, population=True):
+        seen.append(numba.get_num_threads())
+    with T.threads_for(T.POPULATION_SERIAL_BELOW, population=True):
+        seen.append(numba.get_num_threads())
+    assert seen == [1, 2, 1, 2] and numba.get_num_threads() == 2
     with pytest.raises(KeyError):
         with T.threads_for(0):
             raise KeyError("inside")
