@@ -2,7 +2,8 @@ r"""How many threads a kernel call uses: one below a measured amount of work.
 
 The compiled kernels parallelise over independent outputs (data points, particles, grid rows) with numba's
 ``prange``, and every output is summed in a fixed order, so their results are bitwise identical at any thread
-count (tests/test_determinism.py). What the thread count changes is speed, and for small problems it changes
+count (tests/test_flow.py, test_population.py, test_ntk.py and test_pde.py compare 1 with 2 threads
+bitwise). What the thread count changes is speed, and for small problems it changes
 it the wrong way: a parallel region costs a fork and a barrier on every call, and when another process holds
 a core (a sweep's other worker, a test run, a browser) the barrier waits for a thread the operating system
 has not scheduled. Measured on the 2-core reference machine (``benchmarks/bench_threads.py``,
@@ -41,8 +42,8 @@ __all__ = ["SERIAL_BELOW", "POPULATION_SERIAL_BELOW", "threads_for"]
 
 #: Work (points x particles x parameters per particle, per velocity evaluation) below which a kernel call runs
 #: on one thread. Measured with benchmarks/bench_threads.py (docs/performance.md): below about 2 x 10^5 two
-#: (passively waiting) threads are slower than one on the quiet 2-core machine and up to 5x slower when the
-#: other core is busy; from 4 x 10^5 they are 1.5-2x faster when quiet and within 5 % of one thread when busy.
+#: (passively waiting) threads are slower than one or barely faster on the quiet 2-core machine and up to 6x
+#: slower when the other core is busy; from 4 x 10^5 they are 1.5-2x faster when quiet and within 5 % of one thread when busy.
 SERIAL_BELOW = 1 << 18
 
 #: The same threshold for the population flow's pairwise kernel (work: (m + k) m p, k teacher neurons), whose
