@@ -235,11 +235,15 @@ def test_signals_at_random_moments_are_never_lost(tmp_path, rng):
     cfg = tmp_path / "sig.toml"
     cfg.write_text(SIGNAL_RUN)
     ref = tmp_path / "ref"
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "meanfield", "run", str(cfg), "--out", str(ref), "--quiet"],
-                          env=dict(os.environ, NUMBA_NUM_THREADS="1"), capture_output=True, text=True)
-    life = time.perf_counter() - t0
-    assert done.returncode == 0, done.stderr
+    lives = []
+    for k in range(2):  # the shorter life of two runs: the first may compile or warm caches the others need not
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "meanfield", "run", str(cfg), "--out",
+                               str(ref if k == 0 else tmp_path / "ref2"), "--quiet"],
+                              env=dict(os.environ, NUMBA_NUM_THREADS="1"), capture_output=True, text=True)
+        lives.append(time.perf_counter() - t0)
+        assert done.returncode == 0, done.stderr
+    life = min(lives)
     n, batch = 50, 2
     outcomes = []
     for first in range(0, n, batch):
