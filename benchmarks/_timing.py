@@ -32,6 +32,24 @@ def machine():
             "numpy": np.__version__, "numba": numba.__version__, "load_avg_1min": os.getloadavg()[0]}
 
 
+def blas_info():
+    """The BLAS and OpenMP libraries loaded (threadpoolctl) and the versions of the peers, for the record."""
+    from importlib import metadata
+
+    import scipy.linalg.cython_blas  # noqa: F401  (numba's BLAS)
+    from threadpoolctl import threadpool_info
+
+    libs = [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "architecture", "filepath")}
+            for lib in threadpool_info()]
+    versions = {}
+    for pkg in ("scipy", "threadpoolctl", "torch", "jax", "jaxlib"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return {"threadpool": libs, "versions": versions}
+
+
 def write(name, rows, meta):
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)

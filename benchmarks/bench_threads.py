@@ -33,6 +33,7 @@ from meanfield.model import Model, init_particles
 
 #: (flow, n, d, m): n is the number of points (finite), the batch (online SGD) or unused (population, k = 2).
 SHAPES = [(15, 2, 16), (64, 4, 64), (128, 4, 128), (128, 8, 128), (256, 8, 192), (256, 8, 256), (256, 8, 512), (512, 16, 512),
+          (640, 16, 640), (768, 16, 768),
           (1000, 16, 1000), (4096, 32, 4096)]
 SHAPES = [("finite", *s) for s in SHAPES] + [
     ("population", 0, 4, 16), ("population", 0, 4, 64), ("population", 0, 4, 256), ("population", 0, 4, 1024),

@@ -29,6 +29,12 @@ starts numba's threads with ``OMP_WAIT_POLICY=passive`` unless the environment s
 ``GOMP_SPINCOUNT`` (then the user's choice stands), and removes the variable again once the threads are
 started, so that other OpenMP libraries loaded later (PyTorch, scikit-learn) see the environment as it was.
 This takes effect only if meanfield is the first to start numba's threads in the process.
+
+The finite-data kernels above :data:`meanfield._kernels.finite.BLOCKED_ABOVE` work make their tiles of
+pre-activations with BLAS products called from inside numba's parallel loops. A multi-threaded BLAS there
+would start its own threads under each of numba's (oversubscription, and a result that could depend on the
+BLAS thread count), so :func:`threads_for` also limits every BLAS library to one thread for such calls, through
+threadpoolctl, and restores the limit afterwards.
 """
 
 from __future__ import annotations
@@ -38,13 +44,16 @@ from contextlib import contextmanager
 
 import numba
 
+from ._kernels.finite import BLOCKED_ABOVE
+
 __all__ = ["SERIAL_BELOW", "POPULATION_SERIAL_BELOW", "threads_for"]
 
 #: Work (points x particles x parameters per particle, per velocity evaluation) below which a kernel call runs
-#: on one thread. Measured with benchmarks/bench_threads.py (docs/performance.md): below about 2 x 10^5 two
-#: (passively waiting) threads are slower than one or barely faster on the quiet 2-core machine and up to 6x
-#: slower when the other core is busy; from 4 x 10^5 they are 1.5-2x faster when quiet and within 5 % of one thread when busy.
-SERIAL_BELOW = 1 << 18
+#: on one thread. Measured with benchmarks/bench_threads.py (docs/performance.md): with the blocked BLAS kernels
+#: (from BLOCKED_ABOVE = 2^14 work) one thread beats two passively waiting ones on the quiet 2-core machine up to
+#: about 10^6 work (0.38 against 0.68 ms at 256 x 8 x 512) and ties at 4.5 x 10^6; from 1.7 x 10^7 two threads
+#: are 1.3-2x faster when quiet and within the machine's noise of one thread when the other core is busy.
+SERIAL_BELOW = 1 << 23
 
 #: The same threshold for the population flow's pairwise kernel (work: (m + k) m p, k teacher neurons), whose
 #: three parallel regions per evaluation over triangular blocks pay later: with two threads on the quiet
@@ -67,9 +76,25 @@ def _start_threads_passive():
 _start_threads_passive()
 
 
+_BLAS = []
+
+
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, made once, after numba's BLAS (SciPy's) is loaded."""
+    if not _BLAS:
+        import scipy.linalg.cython_blas  # noqa: F401  (what numba's np.dot calls)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
 @contextmanager
 def threads_for(work: float, population: bool = False):
     """Run the enclosed kernel calls on one thread if ``work < SERIAL_BELOW``, else unchanged.
+
+    Calls whose work reaches :data:`meanfield._kernels.finite.BLOCKED_ABOVE` (not ``population``) also run
+    with every BLAS library limited to one thread (their BLAS products run inside numba's parallel loops).
 
     Parameters
     ----------
@@ -86,12 +111,22 @@ def threads_for(work: float, population: bool = False):
     ...     numba.get_num_threads()
     1
     """
-    if work >= (POPULATION_SERIAL_BELOW if population else SERIAL_BELOW):
+    with _blas_one_thread(not population and work >= BLOCKED_ABOVE):
+        if work >= (POPULATION_SERIAL_BELOW if population else SERIAL_BELOW):
+            yield
+            return
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
+
+
+@contextmanager
+def _blas_one_thread(limit: bool):
+    if not limit:
         yield
         return
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield
-    finally:
-        numba.set_num_threads(before)

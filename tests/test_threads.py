@@ -10,6 +10,7 @@ import pytest
 
 import meanfield as mf
 from meanfield import threads as T
+from meanfield._kernels.finite import BLOCKED_ABOVE
 from meanfield.flow import field_work
 
 
@@ -21,6 +22,31 @@ def two_threads():
     numba.set_num_threads(2)
     yield
     numba.set_num_threads(before)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+
+def test_blocked_calls_run_blas_on_one_thread_and_restore():
+    """From BLOCKED_ABOVE work the kernels call BLAS inside numba's parallel loops: BLAS is held to one thread
+    there (not for the population flow, which calls no BLAS), and the caller's BLAS threads come back after."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):
+        assert _blas_threads() == [2]
+        with T.threads_for(BLOCKED_ABOVE - 1):
+            assert _blas_threads() == [2]
+        with T.threads_for(BLOCKED_ABOVE):
+            assert _blas_threads() == [1]
+        with T.threads_for(BLOCKED_ABOVE, population=True):
+            assert _blas_threads() == [2]
+        with pytest.raises(KeyError):
+            with T.threads_for(BLOCKED_ABOVE):
+                raise KeyError("inside")
+        assert _blas_threads() == [2]
 
 
 def test_small_work_runs_on_one_thread_and_restores(two_threads):

@@ -1,9 +1,27 @@
 r"""Fused kernels on a finite data set: outputs, residuals and particle velocities.
 
 Each kernel streams over the (data point, particle) pairs and never stores an n x m array: memory is
-O((n + m) p). Parallel loops run over independent outputs (data points for outputs, particles for
-velocities), each written by one thread with a fixed summation order, so results are bitwise identical at
-any thread count.
+O((n + m) p) plus one tile per thread. Parallel loops run over independent outputs (blocks of data points for
+outputs and residuals, tiles of particles for velocities), each written by one thread with a fixed summation
+order, so results are bitwise identical at any thread count.
+
+Two paths compute the same numbers. Below :data:`BLOCKED_ABOVE` work (points x particles x parameters) the
+*direct* loops evaluate each pre-activation as a length-d dot product: no set-up, the fastest for small problems.
+Above it the *blocked* path cuts the points into blocks of :data:`PB` and the particles into tiles of
+:data:`TJ`; each (tile x block) of pre-activations is made by one BLAS product ``W_tile @ X_block.T`` into a
+buffer that stays in cache and is consumed at once (activations, residual sums, the gradient weights
+``G = r a sigma'(z)``), and the weight velocities of a tile are the BLAS product ``G @ X_block`` summed over
+blocks. The pre-activations are made twice per velocity evaluation, once for the residuals and once for the
+velocities: the velocities need every residual, and keeping the n x m pre-activations between the two passes
+is what this module avoids. BLAS must run on one thread inside the parallel loops (a multi-threaded BLAS
+under numba's threads oversubscribes the cores; docs/performance.md): :func:`meanfield.threads.threads_for`
+sets that around every call that takes the blocked path.
+
+Every BLAS product has the same shape (the last tile and block are zero-padded), so the product of a given
+particle row and data point does not depend on the row's position in its tile. This keeps twin particles
+(symmetric initialisation: rows 2k and 2k+1 with equal w and opposite a) with bitwise equal pre-activations,
+and their contributions, summed in particle order, cancel exactly: f_0 = 0 (tests/test_model.py). An OpenBLAS
+product of unequal shapes was seen to break this (its edge kernels round differently).
 
 Maths (docs/conventions.md): :math:`z_{ij} = w_j\cdot x_i/\sqrt d + b_j`,
 :math:`f(x_i) = s_{\rm out} \sum_j a_j \sigma(z_{ij})` with :math:`s_{\rm out} = c\,m^{-\alpha}`, and the
@@ -20,7 +38,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .activation import dsigma, sigma
+from .activation import RELU, dsigma, sigma
 
 # Reassociation lets LLVM vectorise the length-d dot products and axpys (2x at d = 64). It changes the
 # rounding of a sum, never its dependence on the thread count, and keeps NaN/Inf semantics (no 'nnan').
@@ -39,8 +57,17 @@ def _preactivation(theta, j, X, i, d, bias, inv_sqrt_d):
     return z
 
 
+#: Work (points x particles x parameters per particle) from which residuals, outputs and velocities take the
+#: blocked BLAS path. Measured at one thread (one evaluation, relu): 28 us direct against 39 us blocked at
+#: 32 x 4 x 64 (work 10 240), 66 against 39 us at 64 x 4 x 64 (20 480), 440 against 73 us at 128 x 4 x 128.
+BLOCKED_ABOVE = 1 << 14
+#: Data points per block and particles per tile of the blocked path (tuned on the reference machine).
+PB = 64
+TJ = 256
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def outputs(theta, X, act, bias, out_scale, out):
+def _outputs_direct(theta, X, act, bias, out_scale, out):
     """out[i] = f(X[i]) for every row of X."""
     n, d = X.shape
     m = theta.shape[0]
@@ -53,7 +80,7 @@ def outputs(theta, X, act, bias, out_scale, out):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def residuals(theta, X, y, idx, nb, act, bias, out_scale, r):
+def _residuals_direct(theta, X, y, idx, nb, act, bias, out_scale, r):
     """r[k] = f(X[idx[k]]) - y[idx[k]] for k < nb."""
     d = X.shape[1]
     m = theta.shape[0]
@@ -67,12 +94,8 @@ def residuals(theta, X, y, idx, nb, act, bias, out_scale, r):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def velocities(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
-    """out[j] = velocity of particle j given the residuals r[:nb] on the points X[idx[:nb]].
-
-    The features grad phi are evaluated at the particles ``at``: ``at = theta`` for the network itself,
-    ``at = theta0`` for the network linearised at theta0 (``linearized.py``); weight decay acts on ``theta``.
-    """
+def _velocities_direct(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
+    """The direct loops of :func:`velocities`."""
     d = X.shape[1]
     m, p = theta.shape
     inv_sqrt_d = 1.0 / math.sqrt(d)
@@ -95,3 +118,193 @@ def velocities(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
             out[j, q] = (scale * inv_sqrt_d) * D[q] * acc[q] - lam * theta[j, q]
         if bias:
             out[j, 1 + d] = scale * D[1 + d] * acc[1 + d] - lam * theta[j, 1 + d]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the blocked path
+
+
+@njit(cache=True)
+def _tiles(theta, X, bias):
+    """(W, a, b) padded to whole tiles: W[j] = w_j / sqrt(d) (ntile TJ, d), a and b (ntile TJ,), zeros beyond m;
+    in the dtype of the inputs X (the BLAS products take one dtype)."""
+    m = theta.shape[0]
+    d = X.shape[1]
+    rows = ((m + TJ - 1) // TJ) * TJ
+    inv_sqrt_d = 1.0 / math.sqrt(d)
+    W = np.zeros((rows, d), dtype=X.dtype)
+    a = np.zeros(rows, dtype=X.dtype)
+    b = np.zeros(rows, dtype=X.dtype)
+    for j in range(m):
+        a[j] = theta[j, 0]
+        for q in range(d):
+            W[j, q] = theta[j, 1 + q] * inv_sqrt_d
+        if bias:
+            b[j] = theta[j, 1 + d]
+    return W, a, b
+
+
+@njit(cache=True)
+def _gather_T(X, idx, i0, ib, XbT):
+    """XbT[:, ii] = X[idx[i0 + ii]] for ii < ib, zero beyond: a block of points, transposed (d, PB)."""
+    d = X.shape[1]
+    for q in range(d):
+        for ii in range(PB):
+            XbT[q, ii] = X[idx[i0 + ii], q] if ii < ib else 0.0
+
+
+@njit(cache=True)
+def _sum_tile(ZT, a, b, j0, jt, act, acc):
+    """acc[ii] += sum_{jj < jt} a_j sigma(z_j,ii + b_j), j = j0 + jj, in particle order for every point."""
+    pb = ZT.shape[1]
+    if act == RELU:  # unswitched, so that the loop over points vectorises
+        for jj in range(jt):
+            aj = a[j0 + jj]
+            bj = b[j0 + jj]
+            row = ZT[jj]
+            for ii in range(pb):
+                z = row[ii] + bj
+                acc[ii] += aj * (z if z > 0.0 else 0.0 * z)
+    else:
+        for jj in range(jt):
+            aj = a[j0 + jj]
+            bj = b[j0 + jj]
+            row = ZT[jj]
+            for ii in range(pb):
+                acc[ii] += aj * sigma(act, row[ii] + bj)
+
+
+@njit(cache=True, parallel=True)
+def _residuals_blocked(theta, X, y, idx, nb, act, bias, out_scale, r):
+    d = X.shape[1]
+    m = theta.shape[0]
+    W, a, b = _tiles(theta, X, bias)
+    ntile = W.shape[0] // TJ
+    for blk in prange((nb + PB - 1) // PB):
+        i0 = blk * PB
+        ib = min(PB, nb - i0)
+        XbT = np.empty((d, PB), dtype=X.dtype)
+        _gather_T(X, idx, i0, ib, XbT)
+        ZT = np.empty((TJ, PB), dtype=X.dtype)
+        acc = np.zeros(PB)
+        for t in range(ntile):
+            j0 = t * TJ
+            np.dot(W[j0:j0 + TJ], XbT, ZT)
+            _sum_tile(ZT, a, b, j0, min(TJ, m - j0), act, acc)
+        for ii in range(ib):
+            r[i0 + ii] = out_scale * acc[ii] - y[idx[i0 + ii]]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _weigh_tile(ZT, a, b, j0, jt, act, rb, ib, zero, G, acc0, accb):
+    """For the tile's particles: acc0 += sum_ii r_ii sigma(z), G[jj, ii] = r_ii a_j sigma'(z), accb += sum_ii G.
+
+    ``zero`` is 0 in the inputs' dtype: sums over the block stay in that dtype (float32 vectorises twice as wide).
+    """
+    pb = ZT.shape[1]
+    for jj in range(jt):
+        aj = a[j0 + jj]
+        bj = b[j0 + jj]
+        row = ZT[jj]
+        grow = G[jj]
+        s0 = zero
+        sb = zero
+        if act == RELU:  # unswitched, so that the loop over points vectorises
+            for ii in range(pb):
+                z = row[ii] + bj
+                pos = z > zero
+                s0 += rb[ii] * (z if pos else zero * z)
+                g = rb[ii] * aj if pos else zero
+                grow[ii] = g
+                sb += g
+        else:
+            for ii in range(ib):
+                z = row[ii] + bj
+                s0 += rb[ii] * sigma(act, z)
+                g = rb[ii] * aj * dsigma(act, z)
+                grow[ii] = g
+                sb += g
+            for ii in range(ib, pb):
+                grow[ii] = zero
+        acc0[jj] += s0
+        accb[jj] += sb
+    for jj in range(jt, G.shape[0]):
+        for ii in range(pb):
+            G[jj, ii] = zero
+
+
+@njit(cache=True, parallel=True)
+def _velocities_blocked(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
+    d = X.shape[1]
+    m = theta.shape[0]
+    inv_sqrt_d = 1.0 / math.sqrt(d)
+    scale = -coef / nb
+    W, a, b = _tiles(at, X, bias)
+    nblk = (nb + PB - 1) // PB
+    Xg = np.zeros((nblk * PB, d), dtype=X.dtype)  # the batch, gathered and zero-padded to whole blocks
+    rg = np.zeros(nblk * PB, dtype=X.dtype)
+    zero = rg[0]
+    for k in range(nb):
+        rg[k] = r[k]
+        for q in range(d):
+            Xg[k, q] = X[idx[k], q]
+    for t in prange(W.shape[0] // TJ):
+        j0 = t * TJ
+        jt = min(TJ, m - j0)
+        Wt = W[j0:j0 + TJ]
+        ZT = np.empty((TJ, PB), dtype=X.dtype)
+        G = np.empty((TJ, PB), dtype=X.dtype)
+        GX = np.empty((TJ, d), dtype=X.dtype)
+        accw = np.zeros((TJ, d))
+        acc0 = np.zeros(TJ)
+        accb = np.zeros(TJ)
+        for blk in range(nblk):
+            i0 = blk * PB
+            Xb = Xg[i0:i0 + PB]
+            np.dot(Wt, Xb.T, ZT)
+            _weigh_tile(ZT, a, b, j0, jt, act, rg[i0:i0 + PB], min(PB, nb - i0), zero, G, acc0, accb)
+            np.dot(G, Xb, GX)
+            accw += GX
+        for jj in range(jt):
+            j = j0 + jj
+            out[j, 0] = scale * D[0] * acc0[jj] - lam * theta[j, 0]
+            for q in range(1, 1 + d):
+                out[j, q] = (scale * inv_sqrt_d) * D[q] * accw[jj, q - 1] - lam * theta[j, q]
+            if bias:
+                out[j, 1 + d] = scale * D[1 + d] * accb[jj] - lam * theta[j, 1 + d]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the entry points
+
+
+@njit(cache=True)
+def outputs(theta, X, act, bias, out_scale, out):
+    """out[i] = f(X[i]) for every row of X."""
+    n = X.shape[0]
+    if n * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
+        _outputs_direct(theta, X, act, bias, out_scale, out)
+    else:
+        _residuals_blocked(theta, X, np.zeros(n, dtype=X.dtype), np.arange(n), n, act, bias, out_scale, out)
+
+
+@njit(cache=True)
+def residuals(theta, X, y, idx, nb, act, bias, out_scale, r):
+    """r[k] = f(X[idx[k]]) - y[idx[k]] for k < nb."""
+    if nb * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
+        _residuals_direct(theta, X, y, idx, nb, act, bias, out_scale, r)
+    else:
+        _residuals_blocked(theta, X, y, idx, nb, act, bias, out_scale, r)
+
+
+@njit(cache=True)
+def velocities(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
+    """out[j] = velocity of particle j given the residuals r[:nb] on the points X[idx[:nb]].
+
+    The features grad phi are evaluated at the particles ``at``: ``at = theta`` for the network itself,
+    ``at = theta0`` for the network linearised at theta0 (``linearized.py``); weight decay acts on ``theta``.
+    """
+    if nb * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
+        _velocities_direct(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out)
+    else:
+        _velocities_blocked(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out)
