@@ -61,7 +61,8 @@ def _preactivation(theta, j, X, i, d, bias, inv_sqrt_d):
 #: blocked BLAS path. Measured at one thread (one evaluation, relu): 28 us direct against 39 us blocked at
 #: 32 x 4 x 64 (work 10 240), 66 against 39 us at 64 x 4 x 64 (20 480), 440 against 73 us at 128 x 4 x 128.
 BLOCKED_ABOVE = 1 << 14
-#: Data points per block and particles per tile of the blocked path (tuned on the reference machine).
+#: Data points per block and particles per tile of the blocked path (timed against 32 x 256, 64 x 128, 128 x 128
+#: and 128 x 256 on the reference machine: all within 10-30 %, docs/performance.md).
 PB = 64
 TJ = 256
 
