@@ -30,8 +30,8 @@ starts numba's threads with ``OMP_WAIT_POLICY=passive`` unless the environment s
 started, so that other OpenMP libraries loaded later (PyTorch, scikit-learn) see the environment as it was.
 This takes effect only if meanfield is the first to start numba's threads in the process.
 
-The finite-data kernels above :data:`meanfield._kernels.finite.BLOCKED_ABOVE` work make their tiles of
-pre-activations with BLAS products called from inside numba's parallel loops. A multi-threaded BLAS there
+The finite-data kernels on their blocked path (batches of more than
+:data:`meanfield._kernels.finite.SMALL_PAIRS` point-particle pairs) make their tiles of pre-activations with BLAS products called from inside numba's parallel loops. A multi-threaded BLAS there
 would start its own threads under each of numba's (oversubscription, and a result that could depend on the
 BLAS thread count), so :func:`threads_for` also limits every BLAS library to one thread for such calls, through
 threadpoolctl, and restores the limit afterwards.
@@ -44,13 +44,13 @@ from contextlib import contextmanager
 
 import numba
 
-from ._kernels.finite import BLOCKED_ABOVE
+from ._kernels.finite import BLOCKED_MIN_WORK
 
 __all__ = ["SERIAL_BELOW", "POPULATION_SERIAL_BELOW", "threads_for"]
 
 #: Work (points x particles x parameters per particle, per velocity evaluation) below which a kernel call runs
 #: on one thread. Measured with benchmarks/bench_threads.py (docs/performance.md): with the blocked BLAS kernels
-#: (from BLOCKED_ABOVE = 2^14 work) one thread beats two passively waiting ones on the quiet 2-core machine up to
+#: (batches above SMALL_PAIRS = 2^14 point-particle pairs) one thread beats two passively waiting ones on the quiet 2-core machine up to
 #: about 10^6 work (0.38 against 0.68 ms at 256 x 8 x 512) and ties at 4.5 x 10^6; from 1.7 x 10^7 two threads
 #: are 1.3-2x faster when quiet and within the machine's noise of one thread when the other core is busy.
 SERIAL_BELOW = 1 << 23
@@ -93,8 +93,9 @@ def _blas_controller():
 def threads_for(work: float, population: bool = False):
     """Run the enclosed kernel calls on one thread if ``work < SERIAL_BELOW``, else unchanged.
 
-    Calls whose work reaches :data:`meanfield._kernels.finite.BLOCKED_ABOVE` (not ``population``) also run
-    with every BLAS library limited to one thread (their BLAS products run inside numba's parallel loops).
+    Calls whose work reaches :data:`meanfield._kernels.finite.BLOCKED_MIN_WORK` (not ``population``), the least
+    work of a call on the blocked path, also run with every BLAS library limited to one thread (their BLAS
+    products run inside numba's parallel loops).
 
     Parameters
     ----------
@@ -111,7 +112,7 @@ def threads_for(work: float, population: bool = False):
     ...     numba.get_num_threads()
     1
     """
-    with _blas_one_thread(not population and work >= BLOCKED_ABOVE):
+    with _blas_one_thread(not population and work >= BLOCKED_MIN_WORK):
         if work >= (POPULATION_SERIAL_BELOW if population else SERIAL_BELOW):
             yield
             return

@@ -10,7 +10,7 @@ import pytest
 
 import meanfield as mf
 from meanfield import threads as T
-from meanfield._kernels.finite import BLOCKED_ABOVE
+from meanfield._kernels.finite import BLOCKED_MIN_WORK
 from meanfield.flow import field_work
 
 
@@ -31,20 +31,20 @@ def _blas_threads():
 
 
 def test_blocked_calls_run_blas_on_one_thread_and_restore():
-    """From BLOCKED_ABOVE work the kernels call BLAS inside numba's parallel loops: BLAS is held to one thread
+    """From BLOCKED_MIN_WORK (the least work on the blocked path) the kernels call BLAS inside numba's parallel loops: BLAS is held to one thread
     there (not for the population flow, which calls no BLAS), and the caller's BLAS threads come back after."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(2, user_api="blas"):
         assert _blas_threads() == [2]
-        with T.threads_for(BLOCKED_ABOVE - 1):
+        with T.threads_for(BLOCKED_MIN_WORK - 1):
             assert _blas_threads() == [2]
-        with T.threads_for(BLOCKED_ABOVE):
+        with T.threads_for(BLOCKED_MIN_WORK):
             assert _blas_threads() == [1]
-        with T.threads_for(BLOCKED_ABOVE, population=True):
+        with T.threads_for(BLOCKED_MIN_WORK, population=True):
             assert _blas_threads() == [2]
         with pytest.raises(KeyError):
-            with T.threads_for(BLOCKED_ABOVE):
+            with T.threads_for(BLOCKED_MIN_WORK):
                 raise KeyError("inside")
         assert _blas_threads() == [2]
 

@@ -25,8 +25,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import random as rnd
-from .finite import residuals, velocities
-from .linearized import lin_residuals
+from .finite import SMALL_PAIRS, field_small, residuals, velocities
+from .linearized import lin_field_small, lin_residuals
 from .population import pop_online_batch, population_velocities
 
 FINITE, POPULATION, ONLINE, LINEARIZED = 0, 1, 2, 3
@@ -72,9 +72,16 @@ class Stepper(NamedTuple):
 @njit(cache=True)
 def velocity(field, theta, idx, nb, r, out):
     """out = F(theta) on the points X[idx[:nb]] (FINITE, ONLINE) or on the population (POPULATION)."""
-    if field.kind == FINITE or field.kind == ONLINE:
+    small = nb * theta.shape[0] <= SMALL_PAIRS
+    if (field.kind == FINITE or field.kind == ONLINE) and small:
+        field_small(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, field.coef, field.D,
+                    field.lam, r, out)
+    elif field.kind == FINITE or field.kind == ONLINE:
         residuals(theta, field.X, field.y, idx, nb, field.act, field.bias, field.out_scale, r)
         velocities(theta, theta, field.X, idx, nb, r, field.act, field.bias, field.coef, field.D, field.lam, out)
+    elif field.kind == LINEARIZED and small:
+        lin_field_small(theta, field.theta0, field.X, field.y, field.f0, idx, nb, field.act, field.bias,
+                        field.out_scale, field.coef, field.D, field.lam, r, out)
     elif field.kind == LINEARIZED:
         lin_residuals(theta, field.theta0, field.X, field.y, field.f0, idx, nb, field.act, field.bias,
                       field.out_scale, r)

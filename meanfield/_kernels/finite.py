@@ -1,21 +1,26 @@
 r"""Fused kernels on a finite data set: outputs, residuals and particle velocities.
 
-Each kernel streams over the (data point, particle) pairs and never stores an n x m array: memory is
-O((n + m) p) plus one tile per thread. Parallel loops run over independent outputs (blocks of data points for
-outputs and residuals, tiles of particles for velocities), each written by one thread with a fixed summation
-order, so results are bitwise identical at any thread count.
+No kernel stores an n x m array: memory is O((n + m) p) plus one tile per thread. Two paths compute the same
+numbers.
 
-Two paths compute the same numbers. Below :data:`BLOCKED_ABOVE` work (points x particles x parameters) the
-*direct* loops evaluate each pre-activation as a length-d dot product: no set-up, the fastest for small problems.
-Above it the *blocked* path cuts the points into blocks of :data:`PB` and the particles into tiles of
-:data:`TJ`; each (tile x block) of pre-activations is made by one BLAS product ``W_tile @ X_block.T`` into a
-buffer that stays in cache and is consumed at once (activations, residual sums, the gradient weights
+*Small* batches, of at most :data:`SMALL_PAIRS` (point, particle) pairs, are one tile: a serial pass makes every
+pre-activation once, as axpys over the particles (the loops over particles are contiguous and vectorise), keeps
+sigma(z) and sigma'(z) in two (batch, m) buffers no larger than one thread's tiles on the blocked path, sums
+the residuals from them and then the velocities. No parallel region is entered, so nothing is paid to start,
+wake or synchronise threads: this is what makes the many short steps of a small problem fast
+(docs/performance.md), and its results cannot depend on the thread count.
+
+Larger batches take the *blocked* path: the points are cut into blocks of :data:`PB` and the particles into
+tiles of :data:`TJ`; each (tile x block) of pre-activations is made by one BLAS product ``W_tile @ X_block.T``
+into a buffer that stays in cache and is consumed at once (activations, residual sums, the gradient weights
 ``G = r a sigma'(z)``), and the weight velocities of a tile are the BLAS product ``G @ X_block`` summed over
 blocks. The pre-activations are made twice per velocity evaluation, once for the residuals and once for the
 velocities: the velocities need every residual, and keeping the n x m pre-activations between the two passes
-is what this module avoids. BLAS must run on one thread inside the parallel loops (a multi-threaded BLAS
-under numba's threads oversubscribes the cores; docs/performance.md): :func:`meanfield.threads.threads_for`
-sets that around every call that takes the blocked path.
+is what this path avoids. Parallel loops run over independent outputs (blocks of points for the residuals,
+tiles of particles for the velocities), each written by one thread with a fixed summation order, so results
+are bitwise identical at any thread count. BLAS must run on one thread inside the parallel loops (a
+multi-threaded BLAS under numba's threads oversubscribes the cores; docs/performance.md):
+:func:`meanfield.threads.threads_for` sets that around every call that can take the blocked path.
 
 Every BLAS product has the same shape (the last tile and block are zero-padded), so the product of a given
 particle row and data point does not depend on the row's position in its tile. This keeps twin particles
@@ -46,79 +51,125 @@ from .activation import RELU, dsigma, sigma
 FASTMATH = {"reassoc"}
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
-def _preactivation(theta, j, X, i, d, bias, inv_sqrt_d):
-    z = 0.0
-    for q in range(d):
-        z += theta[j, 1 + q] * X[i, q]
-    z *= inv_sqrt_d
-    if bias:
-        z += theta[j, 1 + d]
-    return z
-
-
-#: Work (points x particles x parameters per particle) from which residuals, outputs and velocities take the
-#: blocked BLAS path. Measured at one thread (one evaluation, relu): 28 us direct against 39 us blocked at
-#: 32 x 4 x 64 (work 10 240), 66 against 39 us at 64 x 4 x 64 (20 480), 440 against 73 us at 128 x 4 x 128.
-BLOCKED_ABOVE = 1 << 14
 #: Data points per block and particles per tile of the blocked path (timed against 32 x 256, 64 x 128, 128 x 128
 #: and 128 x 256 on the reference machine: all within 10-30 %, docs/performance.md).
 PB = 64
 TJ = 256
+#: Batches of at most this many (point, particle) pairs take the small path: one serial pass over the whole batch
+#: as a single tile (its two buffers the size of one thread's tiles on the blocked path). Measured at one thread,
+#: one evaluation, relu (docs/performance.md): 2.4 us small against 36 us blocked at 15 x 2 x 16, 37 against
+#: 71 us at 128 x 4 x 128, 59 against 380 us at 1024 x 2 x 16, 90 against 79 us at 64 x 16 x 256.
+SMALL_PAIRS = PB * TJ
+#: No call with less work (pairs x parameters, p >= 2) takes the blocked path.
+BLOCKED_MIN_WORK = 2 * (SMALL_PAIRS + 1)
+_NO_TARGETS = np.zeros(0)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _outputs_direct(theta, X, act, bias, out_scale, out):
-    """out[i] = f(X[i]) for every row of X."""
-    n, d = X.shape
-    m = theta.shape[0]
-    inv_sqrt_d = 1.0 / math.sqrt(d)
-    for i in prange(n):
-        acc = 0.0
-        for j in range(m):
-            acc += theta[j, 0] * sigma(act, _preactivation(theta, j, X, i, d, bias, inv_sqrt_d))
-        out[i] = out_scale * acc
+# ---------------------------------------------------------------------------------------------------------------
+# the small path: the whole batch is one tile
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _residuals_direct(theta, X, y, idx, nb, act, bias, out_scale, r):
-    """r[k] = f(X[idx[k]]) - y[idx[k]] for k < nb."""
+@njit(cache=True, fastmath=FASTMATH)
+def _features_small(at, X, idx, nb, act, bias, S, P):
+    """S[k, j] = sigma(z), P[k, j] = sigma'(z) with z the pre-activation of particle ``at[j]`` at the point
+    X[idx[k]], for k < nb. S and P are (nb, m) float64; particles run along rows, so every loop over them is a
+    contiguous, vectorisable axpy."""
+    m = at.shape[0]
     d = X.shape[1]
-    m = theta.shape[0]
     inv_sqrt_d = 1.0 / math.sqrt(d)
-    for k in prange(nb):
+    WT = np.empty((d, m))
+    b = np.zeros(m)
+    for j in range(m):
+        for q in range(d):
+            WT[q, j] = at[j, 1 + q]
+        if bias:
+            b[j] = at[j, 1 + d]
+    for k in range(nb):
         i = idx[k]
+        row = S[k]
+        prow = P[k]
+        for j in range(m):
+            row[j] = 0.0
+        for q in range(d):
+            xq = X[i, q]
+            wq = WT[q]
+            for j in range(m):
+                row[j] += wq[j] * xq
+        if act == RELU:  # unswitched, so that the loop over particles vectorises
+            for j in range(m):
+                z = row[j] * inv_sqrt_d + b[j]
+                pos = z > 0.0
+                prow[j] = 1.0 if pos else 0.0
+                row[j] = z if pos else 0.0 * z
+        else:
+            for j in range(m):
+                z = row[j] * inv_sqrt_d + b[j]
+                prow[j] = dsigma(act, z)
+                row[j] = sigma(act, z)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _sum_small(S, at, y, idx, nb, out_scale, r):
+    """r[k] = out_scale sum_j a_j S[k, j] - y[idx[k]] (``y`` empty: no targets, the outputs)."""
+    m = at.shape[0]
+    for k in range(nb):
+        row = S[k]
         acc = 0.0
         for j in range(m):
-            acc += theta[j, 0] * sigma(act, _preactivation(theta, j, X, i, d, bias, inv_sqrt_d))
-        r[k] = out_scale * acc - y[i]
+            acc += at[j, 0] * row[j]
+        r[k] = out_scale * acc - (y[idx[k]] if y.shape[0] > 0 else 0.0)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _velocities_direct(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
-    """The direct loops of :func:`velocities`."""
+@njit(cache=True, fastmath=FASTMATH)
+def _weigh_small(theta, at, X, idx, nb, r, S, P, bias, coef, D, lam, out):
+    """The velocities from the features S, P of the particles ``at`` and the residuals r[:nb]."""
     d = X.shape[1]
-    m, p = theta.shape
+    m = theta.shape[0]
     inv_sqrt_d = 1.0 / math.sqrt(d)
     scale = -coef / nb
-    for j in prange(m):
-        acc = np.zeros(p)  # a private accumulator lets the axpy below vectorise
+    va = np.zeros(m)
+    vb = np.zeros(m)
+    vw = np.zeros((d, m))
+    g = np.empty(m)
+    for k in range(nb):
+        i = idx[k]
+        rk = r[k]
+        row = S[k]
+        prow = P[k]
+        for j in range(m):
+            va[j] += rk * row[j]
+            g[j] = rk * prow[j]
+            vb[j] += g[j]
+        for q in range(d):
+            xq = X[i, q]
+            wq = vw[q]
+            for j in range(m):
+                wq[j] += g[j] * xq
+    for j in range(m):
         a = at[j, 0]
-        for k in range(nb):
-            i = idx[k]
-            z = _preactivation(at, j, X, i, d, bias, inv_sqrt_d)
-            rk = r[k]
-            acc[0] += rk * sigma(act, z)
-            g = rk * a * dsigma(act, z)
-            for q in range(d):
-                acc[1 + q] += g * X[i, q]
-            if bias:
-                acc[1 + d] += g
-        out[j, 0] = scale * D[0] * acc[0] - lam * theta[j, 0]
+        out[j, 0] = scale * D[0] * va[j] - lam * theta[j, 0]
         for q in range(1, 1 + d):
-            out[j, q] = (scale * inv_sqrt_d) * D[q] * acc[q] - lam * theta[j, q]
+            out[j, q] = (scale * inv_sqrt_d) * D[q] * (a * vw[q - 1, j]) - lam * theta[j, q]
         if bias:
-            out[j, 1 + d] = scale * D[1 + d] * acc[1 + d] - lam * theta[j, 1 + d]
+            out[j, 1 + d] = scale * D[1 + d] * (a * vb[j]) - lam * theta[j, 1 + d]
+
+
+@njit(cache=True)
+def features_small(at, X, idx, nb, act, bias):
+    """(S, P): sigma and sigma' of every pre-activation of the batch, (nb, m) each (``_features_small``)."""
+    S = np.empty((nb, at.shape[0]))
+    P = np.empty((nb, at.shape[0]))
+    _features_small(at, X, idx, nb, act, bias, S, P)
+    return S, P
+
+
+@njit(cache=True)
+def field_small(theta, X, y, idx, nb, act, bias, out_scale, coef, D, lam, r, out):
+    """Residuals r[:nb] and velocities ``out`` of the network in one serial pass over the batch as one tile,
+    every pre-activation made once (batches of at most :data:`SMALL_PAIRS` pairs)."""
+    S, P = features_small(theta, X, idx, nb, act, bias)
+    _sum_small(S, theta, y, idx, nb, out_scale, r)
+    _weigh_small(theta, theta, X, idx, nb, r, S, P, bias, coef, D, lam, out)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,17 +334,20 @@ def _velocities_blocked(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
 def outputs(theta, X, act, bias, out_scale, out):
     """out[i] = f(X[i]) for every row of X."""
     n = X.shape[0]
-    if n * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
-        _outputs_direct(theta, X, act, bias, out_scale, out)
+    idx = np.arange(n)
+    if n * theta.shape[0] <= SMALL_PAIRS:
+        S, P = features_small(theta, X, idx, n, act, bias)
+        _sum_small(S, theta, _NO_TARGETS, idx, n, out_scale, out)
     else:
-        _residuals_blocked(theta, X, np.zeros(n, dtype=X.dtype), np.arange(n), n, act, bias, out_scale, out)
+        _residuals_blocked(theta, X, np.zeros(n, dtype=X.dtype), idx, n, act, bias, out_scale, out)
 
 
 @njit(cache=True)
 def residuals(theta, X, y, idx, nb, act, bias, out_scale, r):
     """r[k] = f(X[idx[k]]) - y[idx[k]] for k < nb."""
-    if nb * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
-        _residuals_direct(theta, X, y, idx, nb, act, bias, out_scale, r)
+    if nb * theta.shape[0] <= SMALL_PAIRS:
+        S, P = features_small(theta, X, idx, nb, act, bias)
+        _sum_small(S, theta, y, idx, nb, out_scale, r)
     else:
         _residuals_blocked(theta, X, y, idx, nb, act, bias, out_scale, r)
 
@@ -305,7 +359,8 @@ def velocities(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out):
     The features grad phi are evaluated at the particles ``at``: ``at = theta`` for the network itself,
     ``at = theta0`` for the network linearised at theta0 (``linearized.py``); weight decay acts on ``theta``.
     """
-    if nb * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
-        _velocities_direct(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out)
+    if nb * theta.shape[0] <= SMALL_PAIRS:
+        S, P = features_small(at, X, idx, nb, act, bias)
+        _weigh_small(theta, at, X, idx, nb, r, S, P, bias, coef, D, lam, out)
     else:
         _velocities_blocked(theta, at, X, idx, nb, r, act, bias, coef, D, lam, out)

@@ -7,10 +7,10 @@ r"""Kernels of the network linearised at :math:`\theta^0` (parameter space).
 Its risk gradient has the same form as the network's with every :math:`\nabla\varphi` frozen at
 :math:`\theta^0`, so the velocity of particle j,
 :math:`-\frac{k}{|B|} D\sum_{i\in B} r^{\rm lin}_i \nabla_\theta\varphi(\theta^0_j; x_i) - \lambda\theta_j`, is
-``finite.velocities`` with the features taken at ``theta0``. Same parallel layout, determinism and two paths as
-``finite.py``: above ``finite.BLOCKED_ABOVE`` work the outputs are summed over tiles of particles whose
-pre-activations at theta0 and increments :math:`\delta_w\cdot x/\sqrt d` are made by two BLAS products per
-(tile x block).
+``finite.velocities`` with the features taken at ``theta0``. Same two paths and determinism as ``finite.py``:
+a small batch (at most ``finite.SMALL_PAIRS`` pairs) is one serial tile whose features at theta0 serve both the
+outputs and the velocities; above it the outputs are summed over tiles of particles whose pre-activations at
+theta0 and increments :math:`\delta_w\cdot x/\sqrt d` are made by two BLAS products per (tile x block).
 """
 
 import math
@@ -19,27 +19,54 @@ import numpy as np
 from numba import njit, prange
 
 from .activation import RELU, dsigma, sigma
-from .finite import BLOCKED_ABOVE, FASTMATH, PB, TJ, _gather_T, _preactivation, _tiles
+from .finite import FASTMATH, PB, SMALL_PAIRS, TJ, _gather_T, _tiles, _weigh_small, features_small
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _lin_outputs_direct(theta, theta0, X, f0, idx, nb, act, bias, out_scale, out):
-    d = X.shape[1]
+@njit(cache=True, fastmath=FASTMATH)
+def _lin_sum_small(S, P, theta, theta0, X, f0, idx, nb, bias, out_scale, out):
+    """out[k] = f_lin(X[idx[k]]) from the features S = sigma(z0), P = sigma'(z0) at theta0 (``features_small``);
+    the increments (w - w0) . x / sqrt(d) are made as axpys over the particles, like the pre-activations."""
     m = theta.shape[0]
+    d = X.shape[1]
     inv_sqrt_d = 1.0 / math.sqrt(d)
-    for k in prange(nb):
+    dWT = np.empty((d, m))
+    da = np.empty(m)
+    a0 = np.empty(m)
+    db = np.zeros(m)
+    for j in range(m):
+        da[j] = theta[j, 0] - theta0[j, 0]
+        a0[j] = theta0[j, 0]
+        for q in range(d):
+            dWT[q, j] = theta[j, 1 + q] - theta0[j, 1 + q]
+        if bias:
+            db[j] = theta[j, 1 + d] - theta0[j, 1 + d]
+    dz = np.empty(m)
+    for k in range(nb):
         i = idx[k]
+        for j in range(m):
+            dz[j] = 0.0
+        for q in range(d):
+            xq = X[i, q]
+            wq = dWT[q]
+            for j in range(m):
+                dz[j] += wq[j] * xq
+        row = S[k]
+        prow = P[k]
         acc = 0.0
         for j in range(m):
-            z = _preactivation(theta0, j, X, i, d, bias, inv_sqrt_d)
-            dz = 0.0
-            for q in range(d):
-                dz += (theta[j, 1 + q] - theta0[j, 1 + q]) * X[i, q]
-            dz *= inv_sqrt_d
-            if bias:
-                dz += theta[j, 1 + d] - theta0[j, 1 + d]
-            acc += (theta[j, 0] - theta0[j, 0]) * sigma(act, z) + theta0[j, 0] * dsigma(act, z) * dz
+            acc += da[j] * row[j] + a0[j] * prow[j] * (dz[j] * inv_sqrt_d + db[j])
         out[k] = f0[i] + out_scale * acc
+
+
+@njit(cache=True)
+def lin_field_small(theta, theta0, X, y, f0, idx, nb, act, bias, out_scale, coef, D, lam, r, out):
+    """Residuals r[:nb] and velocities ``out`` of the linearised network in one serial pass over the batch as
+    one tile (``finite.field_small``): the features at theta0 serve both."""
+    S, P = features_small(theta0, X, idx, nb, act, bias)
+    _lin_sum_small(S, P, theta, theta0, X, f0, idx, nb, bias, out_scale, r)
+    for k in range(nb):
+        r[k] -= y[idx[k]]
+    _weigh_small(theta, theta0, X, idx, nb, r, S, P, bias, coef, D, lam, out)
 
 
 @njit(cache=True)
@@ -106,8 +133,9 @@ def _lin_outputs_blocked(theta, theta0, X, f0, idx, nb, act, bias, out_scale, ou
 @njit(cache=True)
 def lin_outputs(theta, theta0, X, f0, idx, nb, act, bias, out_scale, out):
     """out[k] = f_lin(X[idx[k]]) for k < nb, given f0[idx[k]] = f(X[idx[k]]; theta0)."""
-    if nb * theta.shape[0] * theta.shape[1] < BLOCKED_ABOVE:
-        _lin_outputs_direct(theta, theta0, X, f0, idx, nb, act, bias, out_scale, out)
+    if nb * theta.shape[0] <= SMALL_PAIRS:
+        S, P = features_small(theta0, X, idx, nb, act, bias)
+        _lin_sum_small(S, P, theta, theta0, X, f0, idx, nb, bias, out_scale, out)
     else:
         _lin_outputs_blocked(theta, theta0, X, f0, idx, nb, act, bias, out_scale, out)
 
