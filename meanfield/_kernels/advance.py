@@ -102,13 +102,32 @@ def _add_noise(theta, amp, seed, step):
             theta[j, q] += amp * rnd.normal(seed, rnd.NOISE, step, j * p + q)
 
 
+@njit(cache=True)
+def _add_noise_serial(theta, amp, seed, step):
+    m, p = theta.shape
+    for j in range(m):
+        for q in range(p):
+            theta[j, q] += amp * rnd.normal(seed, rnd.NOISE, step, j * p + q)
+
+
 @njit(cache=True, parallel=True)
-def _axpy(out, x, h, v):
-    """out = x + h * v, row-parallel."""
+def _axpy_parallel(out, x, h, v):
     m, p = x.shape
     for j in prange(m):
         for q in range(p):
             out[j, q] = x[j, q] + h * v[j, q]
+
+
+@njit(cache=True)
+def _axpy(out, x, h, v, small):
+    """out = x + h * v; row-parallel unless ``small`` (elementwise, so the same numbers either way)."""
+    if small:
+        m, p = x.shape
+        for j in range(m):
+            for q in range(p):
+                out[j, q] = x[j, q] + h * v[j, q]
+    else:
+        _axpy_parallel(out, x, h, v)
 
 
 @njit(cache=True)
@@ -158,6 +177,7 @@ def advance(theta, field, stepper, step0, n_steps):
     if code == EULER_MARUYAMA or code == SGD:
         amp = math.sqrt(2.0 * stepper.temperature * h)
     m, p = theta.shape
+    small = nb * m <= SMALL_PAIRS  # the evaluations run serially: no parallel region for the rest of the step
     for s in range(n_steps):
         step = step0 + s
         prev[:] = theta
@@ -167,24 +187,26 @@ def advance(theta, field, stepper, step0, n_steps):
             _draw_batch(idx, swaps, nb, stepper.seed, step)
         velocity(field, theta, idx, nb, r, k1)
         if code == HEUN:
-            _axpy(tmp, theta, h, k1)
+            _axpy(tmp, theta, h, k1, small)
             velocity(field, tmp, idx, nb, r, k2)
             for j in range(m):
                 for q in range(p):
                     theta[j, q] += 0.5 * h * (k1[j, q] + k2[j, q])
         elif code == RK4:
-            _axpy(tmp, theta, 0.5 * h, k1)
+            _axpy(tmp, theta, 0.5 * h, k1, small)
             velocity(field, tmp, idx, nb, r, k2)
-            _axpy(tmp, theta, 0.5 * h, k2)
+            _axpy(tmp, theta, 0.5 * h, k2, small)
             velocity(field, tmp, idx, nb, r, k3)
-            _axpy(tmp, theta, h, k3)
+            _axpy(tmp, theta, h, k3, small)
             velocity(field, tmp, idx, nb, r, k4)
             for j in range(m):
                 for q in range(p):
                     theta[j, q] += (h / 6.0) * (k1[j, q] + 2.0 * k2[j, q] + 2.0 * k3[j, q] + k4[j, q])
         else:
-            _axpy(theta, theta, h, k1)
-        if amp > 0.0:
+            _axpy(theta, theta, h, k1, small)
+        if amp > 0.0 and small:
+            _add_noise_serial(theta, amp, stepper.seed, step)
+        elif amp > 0.0:
             _add_noise(theta, amp, stepper.seed, step)
         if code == SGD and field.kind != ONLINE:
             _undo_batch(idx, swaps, nb)

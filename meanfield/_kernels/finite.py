@@ -73,7 +73,8 @@ _NO_TARGETS = np.zeros(0)
 def _features_small(at, X, idx, nb, act, bias, S, P):
     """S[k, j] = sigma(z), P[k, j] = sigma'(z) with z the pre-activation of particle ``at[j]`` at the point
     X[idx[k]], for k < nb. S and P are (nb, m) float64; particles run along rows, so every loop over them is a
-    contiguous, vectorisable axpy."""
+    contiguous, vectorisable axpy. (Two-dimensional indexing throughout: a row view costs more than the row's
+    arithmetic at these sizes.)"""
     m = at.shape[0]
     d = X.shape[1]
     inv_sqrt_d = 1.0 / math.sqrt(d)
@@ -86,26 +87,23 @@ def _features_small(at, X, idx, nb, act, bias, S, P):
             b[j] = at[j, 1 + d]
     for k in range(nb):
         i = idx[k]
-        row = S[k]
-        prow = P[k]
         for j in range(m):
-            row[j] = 0.0
+            S[k, j] = 0.0
         for q in range(d):
             xq = X[i, q]
-            wq = WT[q]
             for j in range(m):
-                row[j] += wq[j] * xq
+                S[k, j] += WT[q, j] * xq
         if act == RELU:  # unswitched, so that the loop over particles vectorises
             for j in range(m):
-                z = row[j] * inv_sqrt_d + b[j]
+                z = S[k, j] * inv_sqrt_d + b[j]
                 pos = z > 0.0
-                prow[j] = 1.0 if pos else 0.0
-                row[j] = z if pos else 0.0 * z
+                P[k, j] = 1.0 if pos else 0.0
+                S[k, j] = z if pos else 0.0 * z
         else:
             for j in range(m):
-                z = row[j] * inv_sqrt_d + b[j]
-                prow[j] = dsigma(act, z)
-                row[j] = sigma(act, z)
+                z = S[k, j] * inv_sqrt_d + b[j]
+                P[k, j] = dsigma(act, z)
+                S[k, j] = sigma(act, z)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -113,10 +111,9 @@ def _sum_small(S, at, y, idx, nb, out_scale, r):
     """r[k] = out_scale sum_j a_j S[k, j] - y[idx[k]] (``y`` empty: no targets, the outputs)."""
     m = at.shape[0]
     for k in range(nb):
-        row = S[k]
         acc = 0.0
         for j in range(m):
-            acc += at[j, 0] * row[j]
+            acc += at[j, 0] * S[k, j]
         r[k] = out_scale * acc - (y[idx[k]] if y.shape[0] > 0 else 0.0)
 
 
@@ -127,31 +124,25 @@ def _weigh_small(theta, at, X, idx, nb, r, S, P, bias, coef, D, lam, out):
     m = theta.shape[0]
     inv_sqrt_d = 1.0 / math.sqrt(d)
     scale = -coef / nb
-    va = np.zeros(m)
-    vb = np.zeros(m)
-    vw = np.zeros((d, m))
-    g = np.empty(m)
+    V = np.zeros((d + 2, m))  # rows: sum r sigma, sum r sigma' x_q (q < d), sum r sigma'
     for k in range(nb):
         i = idx[k]
         rk = r[k]
-        row = S[k]
-        prow = P[k]
         for j in range(m):
-            va[j] += rk * row[j]
-            g[j] = rk * prow[j]
-            vb[j] += g[j]
+            V[0, j] += rk * S[k, j]
+        for j in range(m):
+            V[d + 1, j] += rk * P[k, j]
         for q in range(d):
-            xq = X[i, q]
-            wq = vw[q]
+            g = rk * X[i, q]
             for j in range(m):
-                wq[j] += g[j] * xq
+                V[1 + q, j] += g * P[k, j]
     for j in range(m):
         a = at[j, 0]
-        out[j, 0] = scale * D[0] * va[j] - lam * theta[j, 0]
+        out[j, 0] = scale * D[0] * V[0, j] - lam * theta[j, 0]
         for q in range(1, 1 + d):
-            out[j, q] = (scale * inv_sqrt_d) * D[q] * (a * vw[q - 1, j]) - lam * theta[j, q]
+            out[j, q] = (scale * inv_sqrt_d) * D[q] * (a * V[q, j]) - lam * theta[j, q]
         if bias:
-            out[j, 1 + d] = scale * D[1 + d] * (a * vb[j]) - lam * theta[j, 1 + d]
+            out[j, 1 + d] = scale * D[1 + d] * (a * V[1 + d, j]) - lam * theta[j, 1 + d]
 
 
 @njit(cache=True)
