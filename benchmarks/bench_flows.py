@@ -53,6 +53,11 @@ def _data(n, m, d=D):
     return model, mf.init_particles(model, 0), X, y
 
 
+def _perturbed(theta):
+    """The state the linearised step starts from: theta0 plus a fixed perturbation."""
+    return theta + 0.1 * np.random.default_rng(2).standard_normal(theta.shape)
+
+
 class _Ops:
     """The array namespace of one peer: numpy, torch or jax.numpy, with the few calls that differ."""
 
@@ -165,7 +170,7 @@ def peer(row, impl, n, m):
         f = ops.compile(step)
         return (lambda: ops.numpy(f(th, Xb, yb))), (lambda: ops.numpy(f(th, Xb, yb)))
     if row == "linearized":
-        theta1 = theta + 0.1 * np.random.default_rng(2).standard_normal(theta.shape)
+        theta1 = _perturbed(theta)
         th0, th = ops.asarray(theta), ops.asarray(theta1)
         S0, G0 = features(th0, Xp)  # frozen features, made before the timing
         f0 = S0 @ th0[:, 0] / m
@@ -210,7 +215,7 @@ def ours(row, n, m):
         return (lambda: flow.advance(state, 1).theta), (
             lambda: theta + DT * mf.velocities(theta, X[idx], y[idx], model))
     if row == "linearized":
-        theta1 = theta + 0.1 * np.random.default_rng(2).standard_normal(theta.shape)
+        theta1 = _perturbed(theta)
         flow = mf.linearized_flow((X, y), model, mf.Dynamics(dt=DT), theta)
         state = flow.init(theta1)
         run = lambda: flow.advance(state, 1).theta  # noqa: E731
@@ -240,7 +245,7 @@ def run_one(row, impl, n, m):
         if row in ("sgd", "linearized"):  # compare the steps, theta_new - theta
             _, theta, _, _ = _data(n, m)
             if row == "linearized":
-                theta = theta + 0.1 * np.random.default_rng(2).standard_normal(theta.shape)
+                theta = _perturbed(theta)
             got, want = got - theta, want - theta
         err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
         assert err < TOL[row], (row, impl, err)
